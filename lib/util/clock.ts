@@ -1,0 +1,59 @@
+/**
+ * Time as a dependency. Logic never calls `Date.now()` or `setTimeout` directly: it asks a
+ * {@link Clock}, so tests can drive time with a fake clock (see `keelson/testing`).
+ */
+
+/** A cancellable timer handle returned by {@link Clock.setTimeout}. */
+export interface TimerHandle {
+  /** Cancels the timer; a no-op if it already fired. */
+  cancel(): void;
+}
+
+/** The source of time for every keelson component. */
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+  /** Runs `fn` once after `ms` milliseconds. */
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  /** Resolves after `ms` milliseconds, or rejects with the signal's reason when aborted. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** The wall clock: `Date.now()` and Node timers. Timers do not keep the process alive. */
+export class SystemClock implements Clock {
+  now(): number {
+    return Date.now();
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const t = setTimeout(fn, Math.max(0, ms));
+    t.unref?.();
+    return { cancel: () => clearTimeout(t) };
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return sleepWith(this, ms, signal);
+  }
+}
+
+/** Implements {@link Clock.sleep} on top of a clock's `setTimeout`, honouring an AbortSignal. */
+export function sleepWith(clock: Pick<Clock, 'setTimeout'>, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      timer.cancel();
+      reject(signal?.reason);
+    };
+    const timer = clock.setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** The process-wide system clock. */
+export const systemClock: Clock = new SystemClock();
