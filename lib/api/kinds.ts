@@ -8,6 +8,7 @@ import type { KubeObject, ObjectMeta } from './meta.js';
 import { attachResourceInfo, defineResource, type ResourceInfo } from './resources.js';
 import type {
   EndpointSubset,
+  EventSeries,
   EventSource,
   NamespaceSpec,
   NamespaceStatus,
@@ -100,6 +101,8 @@ export class Event extends Base {
   declare action?: string;
   declare reportingComponent?: string;
   declare reportingInstance?: string;
+  declare series?: EventSeries;
+  declare related?: ObjectReference;
 }
 
 /** core/v1 Binding: binds a pod to a node (create-only; also the `pods/binding` subresource). */

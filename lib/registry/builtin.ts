@@ -1,0 +1,197 @@
+/**
+ * The strategies of the built-in kinds (and the generic one custom resources use): what kube's
+ * `pkg/registry/<group>/<kind>/strategy.go` files say — which fields a create resets, which
+ * fields the main resource and `/status` may write, when generation moves, how pods are deleted
+ * gracefully, and what each kind answers to a delete.
+ */
+import { Buffer } from 'node:buffer';
+import { decodeObject as decodeBody } from '../api/decode.js';
+import { applyDefaults } from '../api/defaults.js';
+import { badRequest } from '../api/errors.js';
+import { fieldsOf } from '../api/fields.js';
+import { nameValidatorFor, validateCreate, validateStatusUpdate, validateUpdate } from '../api/kind-validation/index.js';
+import type { KubeObject } from '../api/meta.js';
+import { apiVersionOf, type ResourceInfo } from '../api/resources.js';
+import { schemaForKind } from '../api/schema.js';
+import { validateObjectMeta, validateObjectMetaUpdate } from '../api/validation.js';
+import type { BodyDecoder } from './registry.js';
+import { applyStrategicMergePatch } from './strategic-merge.js';
+import { contentOf, sameJson, type GarbageCollectionPolicy, type KindStrategy } from './strategy.js';
+
+type Json = Record<string, unknown>;
+
+function key(info: ResourceInfo): string {
+  return `${info.group}/${info.kind}`;
+}
+
+/** Kinds whose delete answers with the object rather than a Success Status (as kube's stores). */
+const RETURNS_DELETED_OBJECT = new Set(['/Pod', '/Service', '/Namespace', '/Node', 'apiextensions.k8s.io/CustomResourceDefinition']);
+/** Kinds that count spec changes in `metadata.generation`. */
+const TRACKS_GENERATION = new Set(['/Pod', '/ReplicationController', 'apiextensions.k8s.io/CustomResourceDefinition']);
+/** Kinds a PUT may create (kube's AllowCreateOnUpdate). */
+const CREATE_ON_UPDATE = new Set(['/Endpoints', '/Event', '/Node']);
+
+/** The built-in kinds' keys (`<group>/<Kind>`). */
+const BUILTIN_KEYS = new Set([
+  '/Namespace',
+  '/Pod',
+  '/Node',
+  '/Service',
+  '/Endpoints',
+  '/ReplicationController',
+  '/ConfigMap',
+  '/Secret',
+  '/Event',
+  '/Binding',
+  'coordination.k8s.io/Lease',
+  'apiextensions.k8s.io/CustomResourceDefinition',
+]);
+
+/** Computes a pod's QoS class from its containers' requests and limits (kube's GetPodQOS). */
+export function podQosClass(pod: KubeObject): 'Guaranteed' | 'Burstable' | 'BestEffort' {
+  const spec = (pod as { spec?: { containers?: Json[]; initContainers?: Json[] } }).spec ?? {};
+  const containers = [...(spec.containers ?? []), ...(spec.initContainers ?? [])];
+  let anySet = false;
+  let guaranteed = containers.length > 0;
+  for (const c of containers) {
+    const resources = (c.resources ?? {}) as { requests?: Json; limits?: Json };
+    const requests = resources.requests ?? {};
+    const limits = resources.limits ?? {};
+    const relevant = (r: Json) => Object.keys(r).filter((k) => k === 'cpu' || k === 'memory');
+    if (relevant(requests).length || relevant(limits).length) anySet = true;
+    for (const res of ['cpu', 'memory']) {
+      if (limits[res] === undefined || String(requests[res] ?? limits[res]) !== String(limits[res])) guaranteed = false;
+    }
+  }
+  if (!anySet) return 'BestEffort';
+  return guaranteed ? 'Guaranteed' : 'Burstable';
+}
+
+/** Secrets: `stringData` is write-only, merged into `data` as base64 (kube does it on decode). */
+function foldStringData(obj: KubeObject): void {
+  const secret = obj as { stringData?: Record<string, string>; data?: Record<string, string> };
+  if (!secret.stringData) return;
+  secret.data = { ...(secret.data ?? {}) };
+  for (const [k, v] of Object.entries(secret.stringData)) secret.data[k] = Buffer.from(String(v), 'utf8').toString('base64');
+  delete secret.stringData;
+}
+
+/** The strategy of a kind: the built-in's when it is one, else the custom-resource strategy. */
+export function builtinStrategies(info: ResourceInfo): KindStrategy {
+  const k = key(info);
+  const builtin = BUILTIN_KEYS.has(k);
+  const hasStatus = info.subresources.status;
+  const withoutStatus = (obj: KubeObject, old: KubeObject) => {
+    if (!hasStatus) return;
+    const oldStatus = (old as Json).status;
+    if (oldStatus === undefined) delete (obj as Json).status;
+    else (obj as Json).status = structuredClone(oldStatus);
+  };
+  const gcPolicy: GarbageCollectionPolicy = k === '/ReplicationController' ? 'OrphanDependents' : 'DeleteDependents';
+
+  return {
+    info,
+    applyDefaults(obj) {
+      if (builtin) applyDefaults(obj);
+      if (k === '/Secret') foldStringData(obj);
+    },
+    prepareForCreate(obj) {
+      const o = obj as Json;
+      switch (k) {
+        case '/Pod':
+          o.status = { phase: 'Pending', qosClass: podQosClass(obj) };
+          break;
+        case '/Namespace':
+          o.status = { phase: 'Active' };
+          break;
+        case '/Node':
+          break;
+        case 'apiextensions.k8s.io/CustomResourceDefinition': {
+          // kube records the storage version at once, so the CRD's first state is complete.
+          const versions = ((o.spec as { versions?: { name: string; storage?: boolean }[] } | undefined)?.versions ?? []).filter((v) => v.storage);
+          o.status = { storedVersions: versions.map((v) => v.name) };
+          break;
+        }
+        default:
+          if (hasStatus) delete o.status;
+      }
+    },
+    prepareForUpdate(obj, old) {
+      withoutStatus(obj, old);
+      if (k === '/Namespace') {
+        // spec.finalizers change only through the /finalize subresource.
+        (obj as Json).spec = structuredClone((old as Json).spec);
+      }
+    },
+    prepareForStatusUpdate(obj, old) {
+      // Only the status changes: everything else is the stored object's.
+      const status = (obj as Json).status;
+      for (const field of Object.keys(obj)) if (field !== 'status' && field !== 'metadata') delete (obj as Json)[field];
+      for (const [field, value] of Object.entries(old)) {
+        if (field !== 'status' && field !== 'metadata') (obj as Json)[field] = structuredClone(value);
+      }
+      const resourceVersion = obj.metadata?.resourceVersion;
+      const managedFields = obj.metadata?.managedFields;
+      obj.metadata = {
+        ...structuredClone(old.metadata!),
+        ...(resourceVersion !== undefined ? { resourceVersion } : {}),
+        ...(managedFields !== undefined ? { managedFields } : {}),
+      };
+      if (status === undefined) delete (obj as Json).status;
+      else (obj as Json).status = status;
+    },
+    validate(obj) {
+      return [
+        ...validateCreate(obj),
+        ...validateObjectMeta(obj.metadata, { namespaced: info.namespaced, nameValidator: nameValidatorFor(obj) }),
+      ];
+    },
+    validateUpdate(obj, old) {
+      return [...validateObjectMetaUpdate(obj.metadata, old.metadata), ...validateUpdate(obj, old)];
+    },
+    validateStatusUpdate(obj, old) {
+      return [...validateObjectMetaUpdate(obj.metadata, old.metadata), ...validateStatusUpdate(obj, old)];
+    },
+    tracksGeneration: builtin ? TRACKS_GENERATION.has(k) : true,
+    specChanged(obj, old) {
+      if (builtin) return !sameJson((obj as Json).spec, (old as Json).spec);
+      return !sameJson(contentOf(obj, hasStatus), contentOf(old, hasStatus));
+    },
+    allowCreateOnUpdate: CREATE_ON_UPDATE.has(k),
+    allowUnconditionalUpdate: true,
+    returnDeletedObject: builtin ? RETURNS_DELETED_OBJECT.has(k) : true,
+    gracePeriodSeconds(obj, requested) {
+      if (k !== '/Pod') return undefined;
+      const pod = obj as { spec?: { nodeName?: string; terminationGracePeriodSeconds?: number }; status?: { phase?: string } };
+      let period = requested ?? pod.spec?.terminationGracePeriodSeconds ?? 0;
+      if (!pod.spec?.nodeName) period = 0;
+      if (pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded') period = 0;
+      return period < 0 ? 1 : period;
+    },
+    defaultGarbageCollectionPolicy: gcPolicy,
+    selectableFields(obj) {
+      return fieldsOf(info, obj);
+    },
+    warnings() {
+      return [];
+    },
+  };
+}
+
+/** Decodes a request body for a kind: type checks (400) and pruning of unknown fields. */
+export const decodeRequestBody: BodyDecoder = (info, body, fieldValidation) => {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw badRequest(`the body of the request must be a JSON object, got ${Array.isArray(body) ? 'an array' : typeof body}`);
+  }
+  const expected = { apiVersion: apiVersionOf(info), kind: info.kind };
+  const withKind = { ...(body as Json) };
+  // Objects written through the in-process client may omit apiVersion/kind only if the call named the kind.
+  withKind.apiVersion ??= expected.apiVersion;
+  withKind.kind ??= expected.kind;
+  return decodeBody(withKind, expected, { fieldValidation: fieldValidation ?? 'Warn' });
+};
+
+/** Strategic merge patch for the built-in kinds, with their list merge keys. */
+export function strategicMergeForBuiltin(info: ResourceInfo, current: KubeObject, patch: unknown): unknown {
+  return applyStrategicMergePatch(current, patch, schemaForKind(apiVersionOf(info), info.kind));
+}
