@@ -1,0 +1,262 @@
+/**
+ * Shared helpers of the benchmarks in `bench/`: a monotonic clock, percentiles, a pool of
+ * concurrent writers, per-operation latency tracking, cleanup that also runs on Ctrl-C, and the
+ * output format — one `key=value` line per result, always with the peer or baseline measured in
+ * the same run and their ratio, and `#` lines for everything else (header, notes).
+ */
+import { cpus, freemem, loadavg, totalmem, platform, arch, release } from 'node:os';
+import { performance } from 'node:perf_hooks';
+
+/** Milliseconds on a monotonic clock with sub-millisecond resolution. */
+export function now(): number {
+  return performance.now();
+}
+
+/** The `p`-th percentile (0..100) of `samples` by nearest rank; NaN when there are none. */
+export function percentile(samples: ArrayLike<number>, p: number): number {
+  const sorted = Float64Array.from(samples).sort();
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+/** p50 and p99 of a sample, in the samples' unit. */
+export interface Percentiles {
+  p50: number;
+  p99: number;
+}
+
+/** {@link Percentiles} of `samples`. */
+export function percentiles(samples: ArrayLike<number>): Percentiles {
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+}
+
+/**
+ * Runs `op(0) … op(count - 1)` with `concurrency` of them in flight at any time (each writer
+ * takes the next index when its previous operation settles). Resolves with the elapsed
+ * milliseconds; the first failure stops every writer and rejects.
+ */
+export async function runConcurrent(count: number, concurrency: number, op: (i: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  let failed = false;
+  const writer = async (): Promise<void> => {
+    while (!failed) {
+      const i = next++;
+      if (i >= count) return;
+      try {
+        await op(i);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  const start = now();
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, count)) }, writer));
+  return now() - start;
+}
+
+/**
+ * Timestamps of `count` writes: when each was issued, when its caller got the acknowledgement,
+ * and when a watcher first saw its event. Indices are the writes' numbers.
+ */
+export class LatencyTracker {
+  private readonly issued: Float64Array;
+  private readonly acked: Float64Array;
+  private readonly seen: Float64Array;
+  private seenCount = 0;
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(
+    /** How many writes are tracked. */
+    readonly count: number,
+  ) {
+    this.issued = new Float64Array(count).fill(Number.NaN);
+    this.acked = new Float64Array(count).fill(Number.NaN);
+    this.seen = new Float64Array(count).fill(Number.NaN);
+  }
+
+  /** Write `i` is about to be sent. */
+  issue(i: number): void {
+    this.issued[i] = now();
+  }
+
+  /** Write `i` was acknowledged to its caller. */
+  ack(i: number): void {
+    this.acked[i] = now();
+  }
+
+  /** A watcher delivered write `i` (only the first delivery counts; unknown indices are ignored). */
+  event(i: number): void {
+    if (!Number.isInteger(i) || i < 0 || i >= this.count || !Number.isNaN(this.seen[i]!)) return;
+    this.seen[i] = now();
+    if (++this.seenCount === this.count) for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  /** Events seen so far. */
+  get delivered(): number {
+    return this.seenCount;
+  }
+
+  /** Resolves once every write's event arrived; rejects after `timeoutMs` naming how many are missing. */
+  async allDelivered(timeoutMs: number): Promise<void> {
+    if (this.seenCount === this.count) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        new Promise<void>((resolve) => this.waiters.push(resolve)),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`watch delivered ${this.seenCount} of ${this.count} events within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Write → event latency measured from the issue of each write. */
+  fromIssue(): Percentiles {
+    return percentiles(this.differences(this.issued));
+  }
+
+  /** Event time minus acknowledgement time (negative: the watcher saw it before the writer). */
+  fromAck(): Percentiles {
+    return percentiles(this.differences(this.acked));
+  }
+
+  /** Issue → acknowledgement latency of the writes themselves. */
+  writeLatency(): Percentiles {
+    const out: number[] = [];
+    for (let i = 0; i < this.count; i++) {
+      const d = this.acked[i]! - this.issued[i]!;
+      if (!Number.isNaN(d)) out.push(d);
+    }
+    return percentiles(out);
+  }
+
+  private differences(start: Float64Array): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.count; i++) {
+      const d = this.seen[i]! - start[i]!;
+      if (!Number.isNaN(d)) out.push(d);
+    }
+    return out;
+  }
+}
+
+/** A field value: numbers are rounded for reading, strings printed as they are. */
+export type FieldValue = number | string;
+
+/** Rounds for display: 3 significant digits below 100, whole numbers above. */
+export function formatNumber(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  const abs = Math.abs(n);
+  if (abs >= 100) return String(Math.round(n));
+  if (abs === 0) return '0';
+  return String(Number(n.toPrecision(abs >= 1 ? 3 : 2)));
+}
+
+/**
+ * How a result compares with its goal: `ok`, `MISS`, or `none` when it has no goal. Misses are
+ * reported, never fatal: benchmarks are a report, not a test.
+ */
+export function goalMark(ratio: number, min: number | undefined): string {
+  if (min === undefined) return 'goal=none';
+  return `goal>=${min} ${Number.isFinite(ratio) && ratio >= min ? 'ok' : 'MISS'}`;
+}
+
+/** Writes result lines and notes to stdout, and remembers failures for the exit code. */
+export class Reporter {
+  /** Errors reported so far (each also printed as an `ERROR` line). */
+  readonly errors: string[] = [];
+
+  /** One result: `name` (e.g. `storage.create`), then `key=value` fields, then an optional goal mark. */
+  result(name: string, fields: Array<[string, FieldValue]>, goal?: string): void {
+    const parts = [name.padEnd(30), ...fields.map(([k, v]) => `${k}=${typeof v === 'number' ? formatNumber(v) : v}`)];
+    if (goal) parts.push(goal);
+    process.stdout.write(parts.join(' ') + '\n');
+  }
+
+  /** A comment line (`# …`): headers, legends, observations. */
+  note(text: string): void {
+    for (const line of text.split('\n')) process.stdout.write(`# ${line}\n`);
+  }
+
+  /** A failed measurement: an `ERROR` line; the run goes on and exits non-zero at the end. */
+  error(what: string, err: unknown): void {
+    const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    this.errors.push(`${what}: ${message}`);
+    process.stdout.write(`ERROR ${what}: ${message.split('\n').join('\n#   ')}\n`);
+  }
+}
+
+/** One benchmark module of `bench/` (run by `bench/index.ts` when its name matches the filter). */
+export interface Benchmark {
+  /** The filter name, e.g. `storage`; also the prefix of its result lines. */
+  readonly name: string;
+  /** What it measures, one line. */
+  readonly description: string;
+  /** Measures and reports; failures of single measurements go to `report.error`. */
+  run(report: Reporter, cleanup: Cleanup): Promise<void>;
+}
+
+/**
+ * Things to undo (stop servers, close stores, remove temp dirs), run in reverse order by
+ * {@link runAll} — from `finally` blocks, and from SIGINT/SIGTERM via {@link onSignals}.
+ */
+export class Cleanup {
+  private readonly steps: Array<{ what: string; fn: () => Promise<void> | void }> = [];
+
+  /** Registers a step; the returned function runs it now (once) and unregisters it. */
+  add(what: string, fn: () => Promise<void> | void): () => Promise<void> {
+    const step = { what, fn };
+    this.steps.push(step);
+    return async () => {
+      const i = this.steps.indexOf(step);
+      if (i < 0) return;
+      this.steps.splice(i, 1);
+      await step.fn();
+    };
+  }
+
+  /** Runs every registered step, newest first; failures are collected and rethrown together. */
+  async runAll(): Promise<void> {
+    const errors: unknown[] = [];
+    while (this.steps.length > 0) {
+      const step = this.steps.pop()!;
+      try {
+        await step.fn();
+      } catch (err) {
+        errors.push(new Error(`cleanup "${step.what}" failed: ${err instanceof Error ? err.message : String(err)}`));
+      }
+    }
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new AggregateError(errors, 'cleanup failed');
+  }
+
+  /** On SIGINT/SIGTERM: run every step, then exit 130/143. */
+  onSignals(): void {
+    for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+      process.once(signal, () => {
+        process.stderr.write(`\n${signal}: cleaning up\n`);
+        this.runAll().finally(() => process.exit(code));
+      });
+    }
+  }
+}
+
+/** The header lines: machine, runtime, load, and how to read the results. */
+export function machineHeader(): string[] {
+  const cpu = cpus();
+  const model = cpu[0]?.model.trim() ?? 'unknown CPU';
+  const gib = (bytes: number) => (bytes / 2 ** 30).toFixed(1);
+  const load = loadavg().map((l) => l.toFixed(2)).join(' ');
+  return [
+    `keelson bench  ${new Date().toISOString()}`,
+    `machine: ${cpu.length} × ${model}, ${gib(totalmem())} GiB RAM (${gib(freemem())} free), ${platform()} ${release()} ${arch()}, load avg ${load}`,
+    `runtime: node ${process.version}, pid ${process.pid}`,
+  ];
+}

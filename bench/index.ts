@@ -1,0 +1,50 @@
+/**
+ * `npm run bench [-- FILTER…]`: runs every benchmark module of `bench/` (those whose name
+ * contains one of the filters, when given) and prints one line per result. Goals that are missed
+ * are reported, not fatal; the exit code is non-zero only when a measurement failed or the
+ * filter matched nothing.
+ */
+import { Cleanup, machineHeader, Reporter, type Benchmark } from './harness.js';
+import { storageBenchmark } from './storage.js';
+
+/** Every benchmark module, in the order they run. */
+export const benchmarks: readonly Benchmark[] = [storageBenchmark];
+
+/** Runs the benchmarks matching `filters` (all when empty); resolves with the process exit code. */
+export async function main(filters: readonly string[]): Promise<number> {
+  const selected = benchmarks.filter((b) => filters.length === 0 || filters.some((f) => b.name.includes(f)));
+  if (selected.length === 0) {
+    process.stderr.write(`no benchmark matches ${filters.join(', ')}; available: ${benchmarks.map((b) => b.name).join(', ')}\n`);
+    return 2;
+  }
+  const report = new Reporter();
+  const cleanup = new Cleanup();
+  cleanup.onSignals();
+  for (const line of machineHeader()) report.note(line);
+  for (const benchmark of selected) {
+    report.note(`== ${benchmark.name}: ${benchmark.description}`);
+    try {
+      await benchmark.run(report, cleanup);
+    } catch (err) {
+      report.error(benchmark.name, err);
+    } finally {
+      try {
+        await cleanup.runAll();
+      } catch (err) {
+        report.error(`${benchmark.name} cleanup`, err);
+      }
+    }
+  }
+  if (report.errors.length > 0) report.note(`${report.errors.length} measurement(s) failed`);
+  return report.errors.length > 0 ? 1 : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,92 @@
+/**
+ * keelson — Kubernetes-style controllers in TypeScript.
+ *
+ * This module is the one public door. Start with {@link connect}: it returns a {@link Client}
+ * over a source — keelson's own store (embedded SQLite by default, memory, or etcd) — with the
+ * Kubernetes API's semantics: resourceVersions, optimistic concurrency (409 Conflict), status
+ * subresources, finalizers, label and field selectors, consistent pagination and resumable
+ * watches. Every failure is an {@link ApiError} carrying the Kubernetes Status.
+ *
+ * ```ts
+ * import { connect, ConfigMap, isConflict } from 'keelson';
+ * const client = await connect({ store: 'sqlite:./data.db' });
+ * await client.create<ConfigMap>({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'default' }, data: { a: '1' } });
+ * for await (const ev of client.watch(ConfigMap, { namespace: 'default' })) console.log(ev.type, ev.object.metadata?.name);
+ * ```
+ */
+
+// Connecting and the Client.
+export { connect, openStore, type ConnectOptions } from './client/connect.js';
+export type {
+  Client,
+  CreateOptions,
+  DeleteOptions,
+  GetOptions,
+  LabelSelectorInput,
+  ListOptions,
+  PatchOptions,
+  PatchType,
+  WatchOptions,
+  WriteOptions,
+} from './client/client.js';
+export { StoreClient } from './client/store-client.js';
+
+// Errors.
+export {
+  ApiError,
+  isAlreadyExists,
+  isBadRequest,
+  isConflict,
+  isExpired,
+  isInvalid,
+  isNotFound,
+  type Status,
+  type StatusCause,
+  type StatusDetails,
+} from './api/errors.js';
+
+// Kinds and object shapes.
+export {
+  Binding,
+  ConfigMap,
+  CustomResourceDefinition,
+  Endpoints,
+  Event,
+  Lease,
+  Namespace,
+  Node,
+  Pod,
+  ReplicationController,
+  Secret,
+  Service,
+} from './api/kinds.js';
+export type {
+  Condition,
+  KubeList,
+  KubeObject,
+  LabelSelector,
+  LabelSelectorRequirement,
+  ListMeta,
+  ObjectMeta,
+  OwnerReference,
+  WatchEvent,
+  WatchEventType,
+} from './api/meta.js';
+export { formatMicroTime, formatTimestamp } from './api/meta.js';
+export type * from './api/types/core.js';
+export type * from './api/types/coordination.js';
+export type * from './api/types/apiextensions.js';
+export { apiVersionOf, defineResource, gvkOf, type KindRef, type ResourceInfo, type ResourceSpec } from './api/resources.js';
+
+// Selectors.
+export { LabelSelectorMatcher, parseLabelSelector, selectorFromObject, selectorFromSet } from './api/labels.js';
+export { FieldSelector, parseFieldSelector } from './api/fields.js';
+
+// Storage, for those who build on the KV contract directly.
+export { KVError, type KV, type KVEvent, type KVWatchMessage, type KeyValue } from './storage/kv.js';
+export { MemoryKV } from './storage/memory.js';
+export { SqliteKV } from './storage/sqlite.js';
+export { EtcdKV } from './storage/etcd.js';
+
+// Time.
+export { SystemClock, systemClock, type Clock, type TimerHandle } from './util/clock.js';
