@@ -12,6 +12,12 @@ export function now(): number {
   return performance.now();
 }
 
+/** CPU time this process has used (user + system, all threads), in microseconds. */
+export function cpuMicros(): number {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
+}
+
 /** The `p`-th percentile (0..100) of `samples` by nearest rank; NaN when there are none. */
 export function percentile(samples: ArrayLike<number>, p: number): number {
   const sorted = Float64Array.from(samples).sort();
@@ -65,7 +71,7 @@ export class LatencyTracker {
   private readonly acked: Float64Array;
   private readonly seen: Float64Array;
   private seenCount = 0;
-  private readonly waiters: Array<() => void> = [];
+  private readonly waiters: Array<{ n: number; wake: () => void }> = [];
 
   constructor(
     /** How many writes are tracked. */
@@ -90,7 +96,14 @@ export class LatencyTracker {
   event(i: number): void {
     if (!Number.isInteger(i) || i < 0 || i >= this.count || !Number.isNaN(this.seen[i]!)) return;
     this.seen[i] = now();
-    if (++this.seenCount === this.count) for (const wake of this.waiters.splice(0)) wake();
+    this.seenCount++;
+    for (let w = this.waiters.length - 1; w >= 0; w--) {
+      const waiter = this.waiters[w]!;
+      if (this.seenCount >= waiter.n) {
+        this.waiters.splice(w, 1);
+        waiter.wake();
+      }
+    }
   }
 
   /** Events seen so far. */
@@ -98,18 +111,18 @@ export class LatencyTracker {
     return this.seenCount;
   }
 
-  /** Resolves once every write's event arrived; rejects after `timeoutMs` naming how many are missing. */
-  async allDelivered(timeoutMs: number): Promise<void> {
-    if (this.seenCount === this.count) return;
+  /**
+   * Resolves once at least `n` events arrived (every write's, by default); rejects after
+   * `timeoutMs` naming how many are missing.
+   */
+  async deliveredAtLeast(n: number = this.count, timeoutMs: number): Promise<void> {
+    if (this.seenCount >= n) return;
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        new Promise<void>((resolve) => this.waiters.push(resolve)),
+        new Promise<void>((resolve) => this.waiters.push({ n, wake: resolve })),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`watch delivered ${this.seenCount} of ${this.count} events within ${timeoutMs} ms`)),
-            timeoutMs,
-          );
+          timer = setTimeout(() => reject(new Error(`watch delivered ${this.seenCount} of ${n} events within ${timeoutMs} ms`)), timeoutMs);
         }),
       ]);
     } finally {

@@ -12,6 +12,7 @@
  * the watcher; the measurement ends when every event has arrived.
  */
 import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +25,7 @@ import type { KV } from '../lib/storage/kv.js';
 import { MemoryKV } from '../lib/storage/memory.js';
 import { SqliteKV } from '../lib/storage/sqlite.js';
 import { EtcdServer } from '../test/harness/etcd.js';
-import { goalMark, LatencyTracker, runConcurrent, type Benchmark, type Cleanup, type FieldValue, type Percentiles, type Reporter } from './harness.js';
+import { cpuMicros, goalMark, LatencyTracker, runConcurrent, type Benchmark, type Cleanup, type FieldValue, type Percentiles, type Reporter } from './harness.js';
 
 /** Writers in flight, and how many creates each measurement makes. */
 const WORKLOADS: ReadonlyArray<{ writers: number; count: number }> = [
@@ -37,6 +38,8 @@ const WARMUP_COUNT = 300;
 const ETCD_GOAL = 0.8;
 /** How long a measurement waits for its watcher's events after the last write. */
 const DELIVERY_TIMEOUT_MS = 30_000;
+/** Each measurement is cut into this many slices, interleaved with its peers' (see measureGroup). */
+const SLICES = 4;
 /** Name of the write that proves a watcher live before a measurement starts. */
 const SENTINEL = 'ready';
 
@@ -62,6 +65,8 @@ interface Measurement {
   count: number;
   writers: number;
   opsPerSec: number;
+  /** This process's CPU time per create, watch delivery included (µs). */
+  cpuUsPerOp: number;
   /** Issue → acknowledgement of the creates. */
   write: Percentiles;
   /** Issue → event at the watcher. */
@@ -173,44 +178,86 @@ function registryTarget(client: Client): Target {
   };
 }
 
-/** Runs `count` creates of `run` with `writers` in flight and a watcher on the run; see the file comment. */
-async function measure(target: Target, run: string, count: number, writers: number): Promise<Measurement> {
-  const tracker = new LatencyTracker(count);
-  let fail!: (err: unknown) => void;
-  const failed = new Promise<never>((_, reject) => (fail = reject));
-  failed.catch(() => undefined);
-  let live!: () => void;
-  const sentinelSeen = new Promise<void>((resolve) => (live = resolve));
-  const stop = await target.watch(
-    run,
-    (name) => {
-      if (name === SENTINEL) live();
-      else if (name.startsWith('w')) tracker.event(Number(name.slice(1)));
-    },
-    (err) => fail(err),
-  );
-  try {
-    await target.create(run, SENTINEL);
-    await Promise.race([sentinelSeen, failed, timeout(10_000, `${run}: the watcher did not deliver its first event`)]);
-    const elapsedMs = await Promise.race([
-      runConcurrent(count, writers, async (i) => {
-        tracker.issue(i);
-        await target.create(run, `w${i}`);
-        tracker.ack(i);
+/**
+ * One target's measurement in progress: its watcher (live), its latency tracker, and the time
+ * and CPU its slices took so far.
+ */
+class Session {
+  private elapsedMs = 0;
+  private cpuUs = 0;
+  private written = 0;
+
+  private constructor(
+    private readonly target: Target,
+    private readonly run: string,
+    private readonly tracker: LatencyTracker,
+    private readonly failed: Promise<never>,
+    private readonly stopWatch: () => Promise<void>,
+  ) {}
+
+  /** Starts a watcher on `run` and proves it live with the sentinel write. */
+  static async open(target: Target, run: string, count: number): Promise<Session> {
+    const tracker = new LatencyTracker(count);
+    let fail!: (err: unknown) => void;
+    const failed = new Promise<never>((_, reject) => (fail = reject));
+    failed.catch(() => undefined);
+    let live!: () => void;
+    const sentinelSeen = new Promise<void>((resolve) => (live = resolve));
+    const stop = await target.watch(
+      run,
+      (name) => {
+        if (name === SENTINEL) live();
+        else if (name.startsWith('w')) tracker.event(Number(name.slice(1)));
+      },
+      (err) => fail(err),
+    );
+    try {
+      await target.create(run, SENTINEL);
+      await Promise.race([sentinelSeen, failed, timeout(10_000, `${run}: the watcher did not deliver its first event`)]);
+    } catch (err) {
+      await stop();
+      throw err;
+    }
+    return new Session(target, run, tracker, failed, stop);
+  }
+
+  /**
+   * The next `n` creates with `writers` in flight, then waits (untimed for ops/s, but counted
+   * for CPU) until the watcher delivered all of them.
+   */
+  async slice(n: number, writers: number): Promise<void> {
+    const from = this.written;
+    const cpuStart = cpuMicros();
+    this.elapsedMs += await Promise.race([
+      runConcurrent(n, writers, async (j) => {
+        const i = from + j;
+        this.tracker.issue(i);
+        await this.target.create(this.run, `w${i}`);
+        this.tracker.ack(i);
       }),
-      failed,
+      this.failed,
     ]);
-    await Promise.race([tracker.allDelivered(DELIVERY_TIMEOUT_MS), failed]);
+    this.written += n;
+    await Promise.race([this.tracker.deliveredAtLeast(this.written, DELIVERY_TIMEOUT_MS), this.failed]);
+    this.cpuUs += cpuMicros() - cpuStart;
+  }
+
+  /** What the slices so far measured. */
+  result(writers: number): Measurement {
     return {
-      count,
+      count: this.written,
       writers,
-      opsPerSec: (count / elapsedMs) * 1000,
-      write: tracker.writeLatency(),
-      watchFromIssue: tracker.fromIssue(),
-      watchFromAck: tracker.fromAck(),
+      opsPerSec: (this.written / this.elapsedMs) * 1000,
+      cpuUsPerOp: this.cpuUs / this.written,
+      write: this.tracker.writeLatency(),
+      watchFromIssue: this.tracker.fromIssue(),
+      watchFromAck: this.tracker.fromAck(),
     };
-  } finally {
-    await stop();
+  }
+
+  /** Stops the watcher. */
+  async close(): Promise<void> {
+    await this.stopWatch();
   }
 }
 
@@ -219,18 +266,68 @@ function timeout(ms: number, message: string): Promise<never> {
   return new Promise((_, reject) => setTimeout(() => reject(new Error(message)), ms).unref());
 }
 
-/** Measurements of one target, keyed by writers in flight. */
+/** One thing measured in a group: a name for its lines and errors, and the target. */
+interface Subject {
+  label: string;
+  target: Target;
+  /** Closes what the subject opened (once; also registered with the run's cleanup). */
+  close: () => Promise<void>;
+}
+
+/** Measurements of one subject, keyed by writers in flight. */
 type Results = Map<number, Measurement>;
 
-/** A warm-up (discarded) and then one measurement per workload; failures are reported and skipped. */
-async function measureAll(report: Reporter, label: string, target: Target, runTag: string): Promise<Results> {
-  const results: Results = new Map();
+/**
+ * Measures every subject of a group under each workload, interleaved: after a discarded
+ * warm-up each, the count is cut into {@link SLICES} slices per subject, run in ABBA order
+ * (forward, then reversed, …), so that the machine's load drifting during the run hits every
+ * subject alike. Results are per subject label; a failing subject is reported and dropped.
+ */
+async function measureGroup(report: Reporter, subjects: readonly Subject[]): Promise<Map<string, Results>> {
+  const results = new Map<string, Results>(subjects.map((s) => [s.label, new Map()]));
+  let alive = [...subjects];
+  const failedSubject = (subject: Subject, writers: number, err: unknown) => {
+    report.error(`storage ${subject.label} writers=${writers}`, err);
+    alive = alive.filter((s) => s !== subject);
+  };
   for (const { writers, count } of WORKLOADS) {
+    const tag = (subject: Subject) => subject.label.replace(/[^a-z0-9]+/g, '-');
+    for (const subject of [...alive]) {
+      try {
+        const warm = await Session.open(subject.target, `${tag(subject)}-warm${writers}`, WARMUP_COUNT);
+        try {
+          await warm.slice(WARMUP_COUNT, writers);
+        } finally {
+          await warm.close();
+        }
+      } catch (err) {
+        failedSubject(subject, writers, err);
+      }
+    }
+    const sessions = new Map<Subject, Session>();
     try {
-      await measure(target, `${runTag}-warm${writers}`, Math.min(WARMUP_COUNT, count), writers);
-      results.set(writers, await measure(target, `${runTag}-w${writers}`, count, writers));
-    } catch (err) {
-      report.error(`storage ${label} writers=${writers}`, err);
+      for (const subject of [...alive]) {
+        try {
+          sessions.set(subject, await Session.open(subject.target, `${tag(subject)}-w${writers}`, count));
+        } catch (err) {
+          failedSubject(subject, writers, err);
+        }
+      }
+      const sliceSize = Math.ceil(count / SLICES);
+      for (let s = 0; s < SLICES; s++) {
+        const n = Math.min(sliceSize, count - s * sliceSize);
+        const order = s % 2 === 0 ? [...alive] : [...alive].reverse();
+        for (const subject of order) {
+          try {
+            await sessions.get(subject)!.slice(n, writers);
+          } catch (err) {
+            failedSubject(subject, writers, err);
+          }
+        }
+      }
+      for (const subject of alive) results.get(subject.label)!.set(writers, sessions.get(subject)!.result(writers));
+    } finally {
+      for (const session of sessions.values()) await session.close();
     }
   }
   return results;
@@ -267,8 +364,10 @@ function printPair(
       ['ops/s', m.opsPerSec],
       ['write_p50_ms', m.write.p50],
       ['write_p99_ms', m.write.p99],
+      ['cpu_us/op', m.cpuUsPerOp],
       ['baseline', baselineName],
       ['base_ops/s', b?.opsPerSec ?? Number.NaN],
+      ['base_cpu_us/op', b?.cpuUsPerOp ?? Number.NaN],
       ['ratio', createRatio],
     ];
     report.result(names.create, createFields, goalMark(createRatio, goal));
@@ -294,6 +393,15 @@ function printPair(
 const KV_LINES = { create: 'storage.create', watch: 'storage.watch-latency' };
 const REGISTRY_LINES = { create: 'storage.registry-create', watch: 'storage.registry-watch-latency' };
 
+/** The installed etcd3 package's version, for the notes. */
+const ETCD3_VERSION = ((): string => {
+  try {
+    return (createRequire(import.meta.url)('etcd3/package.json') as { version: string }).version;
+  } catch {
+    return '(version unknown)';
+  }
+})();
+
 /** The etcd binary's version line, for the notes. */
 function etcdVersion(): string {
   try {
@@ -303,40 +411,41 @@ function etcdVersion(): string {
   }
 }
 
-/** Opens a KV, runs every workload on it, and closes it. */
-async function withKV(report: Reporter, cleanup: Cleanup, label: string, open: () => Promise<KV> | KV, after?: (kv: KV) => void): Promise<Results> {
-  let kv: KV;
+/** Opens what a subject needs, registering its closing with `cleanup`; undefined (reported) on failure. */
+async function openSubject(
+  report: Reporter,
+  cleanup: Cleanup,
+  label: string,
+  open: () => Promise<{ target: Target; close: () => Promise<void> | void }>,
+): Promise<Subject | undefined> {
   try {
-    kv = await open();
+    const { target, close } = await open();
+    return { label, target, close: cleanup.add(`close ${label}`, close) };
   } catch (err) {
     report.error(`storage ${label}: open`, err);
-    return new Map();
-  }
-  const close = cleanup.add(`close ${label}`, () => kv.close());
-  try {
-    const results = await measureAll(report, label, kvTarget(kv), label);
-    after?.(kv);
-    return results;
-  } finally {
-    await close();
+    return undefined;
   }
 }
 
-/** Connects a registry Client to `store`, runs every workload through it, and closes it. */
-async function withRegistry(report: Reporter, cleanup: Cleanup, label: string, store: string): Promise<Results> {
-  let client: Client;
-  try {
-    client = await connect({ store, compactionIntervalMs: 0 });
-  } catch (err) {
-    report.error(`storage ${label}: connect`, err);
-    return new Map();
-  }
-  const close = cleanup.add(`close ${label}`, () => client.close());
-  try {
-    return await measureAll(report, label, registryTarget(client), label.replace(/[^a-z0-9]+/g, '-'));
-  } finally {
-    await close();
-  }
+/** A KV store as a subject. */
+function kvSubject(report: Reporter, cleanup: Cleanup, label: string, open: () => Promise<KV> | KV): Promise<Subject | undefined> {
+  return openSubject(report, cleanup, label, async () => {
+    const kv = await open();
+    return { target: kvTarget(kv), close: () => kv.close() };
+  });
+}
+
+/** A registry Client over `store` (`connect({ store })`, no periodic compaction) as a subject. */
+function registrySubject(report: Reporter, cleanup: Cleanup, label: string, store: string): Promise<Subject | undefined> {
+  return openSubject(report, cleanup, label, async () => {
+    const client = await connect({ store, compactionIntervalMs: 0 });
+    return { target: registryTarget(client), close: () => client.close() };
+  });
+}
+
+/** Subjects that opened. */
+function present(subjects: Array<Subject | undefined>): Subject[] {
+  return subjects.filter((s): s is Subject => s !== undefined);
 }
 
 /** The storage benchmark module. */
@@ -346,78 +455,67 @@ export const storageBenchmark: Benchmark = {
   async run(report, cleanup) {
     report.note(
       [
-        `storage: ${WORKLOADS.map((w) => `${w.count} creates with ${w.writers} writer${w.writers > 1 ? 's' : ''} in flight`).join(', ')};`,
-        `  ${WARMUP_COUNT} warm-up creates (discarded) before each; each measurement runs once — single runs on a shared 2-core machine vary by ±20% or more.`,
-        `  KV value ${KV_VALUE.length} bytes (a ConfigMap as the registry stores it); registry level: client.create(ConfigMap) into a namespace per run.`,
+        `storage: ${WORKLOADS.map((w) => `${w.count} creates with ${w.writers} writer${w.writers > 1 ? 's' : ''} in flight`).join(', ')}, per subject.`,
+        `  Each subject: ${WARMUP_COUNT} warm-up creates (discarded), then one measurement, cut into ${SLICES} slices run interleaved with the`,
+        '  other subjects of its group in ABBA order (group 1: memory, sqlite, registry over both; group 2: raw etcd3, EtcdKV, registry over etcd),',
+        '  so load drifting on this shared 2-core machine hits peers alike. Still single runs: expect ±20% between runs, more for p99.',
+        `  KV value: ${KV_VALUE.length} bytes (a ConfigMap as the registry stores it); registry level: client.create(ConfigMap), one namespace per run.`,
         'legend:',
-        '  ops/s = creates ÷ elapsed time of all writes; write_p50/p99_ms = issue → acknowledgement of one create.',
+        '  ops/s = creates ÷ time spent writing; write_p50/p99_ms = issue → acknowledgement of one create;',
+        '  cpu_us/op = this process\'s CPU (all threads) per create, watch delivery included — less sensitive to other load than ops/s.',
         '  watch latency: a watcher on the run\'s prefix/namespace is live (sentinel seen) before the writes; p50/p99_ms = write issued → its event',
-        '    arrives at the watcher (from=issue, includes the write itself); ack_p50/p99_ms = event arrival − the writer\'s acknowledgement',
+        '    arrives at the watcher (from=issue: includes the write itself); ack_p50/p99_ms = event arrival − the writer\'s acknowledgement',
         '    (negative: the watcher saw it first).',
-        '  ratio = speed relative to the baseline measured in this run: ops/s ÷ base_ops/s, and base_p50_ms ÷ p50_ms for latency (ratio_p99 likewise);',
-        `    ≥ 1 means faster than the baseline. Goal (etcd only): EtcdKV ≥ ${ETCD_GOAL} × raw etcd3. Misses are reported, not fatal.`,
+        '  ratio = speed relative to the baseline measured in this run: ops/s ÷ base_ops/s, and base_p50_ms ÷ p50_ms for latency (ratio_p99',
+        `    likewise): ≥ 1 means faster than the baseline. Goal (etcd only): EtcdKV ≥ ${ETCD_GOAL} × raw etcd3. Misses are reported, not fatal.`,
       ].join('\n'),
     );
 
-    // --- in-process backends: memory and sqlite, each the other's peer.
+    // --- group 1, in-process backends: memory and sqlite (each the other's peer), and the registry over each.
     const dir = await mkdtemp(join(tmpdir(), 'keelson-bench-'));
-    const removeDir = cleanup.add(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
-    try {
-      const memory = await withKV(report, cleanup, 'memory', () => new MemoryKV());
-      let sqliteStats = '';
-      const sqlite = await withKV(
-        report,
-        cleanup,
-        'sqlite',
-        () => SqliteKV.open(join(dir, 'kv.db')),
-        (kv) => {
-          const stats = (kv as SqliteKV).commitStats;
-          sqliteStats = `sqlite group commit over the whole sqlite run: ${stats.writes} writes in ${stats.transactions} transactions (${(stats.writes / Math.max(1, stats.transactions)).toFixed(1)} per fsync)`;
-        },
-      );
-      printPair(report, KV_LINES, 'memory', memory, 'sqlite', sqlite, undefined);
-      printPair(report, KV_LINES, 'sqlite', sqlite, 'memory', memory, undefined);
-      if (sqliteStats) report.note(sqliteStats);
-
-      // --- etcd: EtcdKV against the raw etcd3 client on the same server.
-      let etcdStore: string | undefined;
-      let etcdKV: Results = new Map();
-      const server = await EtcdServer.start().catch((err: unknown) => {
-        report.error('storage etcd: start etcd-server', err);
-        return undefined;
-      });
-      const stopServer = server ? cleanup.add('stop etcd', () => server.stop()) : undefined;
-      try {
-        if (server) {
-          report.note(`etcd: ${etcdVersion()}, one member on loopback (${server.endpoints.join(',')}), fresh data dir; raw-etcd3 = etcd3 package, default options`);
-          const raw = new Etcd3({ hosts: server.endpoints });
-          const closeRaw = cleanup.add('close raw etcd3', () => raw.close());
-          let rawResults: Results;
-          try {
-            rawResults = await measureAll(report, 'raw-etcd3', rawEtcdTarget(raw), 'raw');
-          } finally {
-            await closeRaw();
-          }
-          etcdKV = await withKV(report, cleanup, 'etcd', () => new EtcdKV({ endpoints: server.endpoints }));
-          printPair(report, KV_LINES, 'etcd', etcdKV, 'raw-etcd3', rawResults, ETCD_GOAL);
-          etcdStore = `etcd://${server.endpoints.map((e) => e.replace(/^http:\/\//, '')).join(',')}`;
-        }
-
-        // --- registry level: connect({ store }).create(ConfigMap), against the KV of the same backend.
-        report.note('registry: connect({ store }) → client.create(ConfigMap) / client.watch(ConfigMap, { namespace }); baseline = the KV-level run of the same backend above');
-        const registryMemory = await withRegistry(report, cleanup, 'registry-memory', 'memory:');
-        printPair(report, REGISTRY_LINES, 'memory', registryMemory, 'kv-memory', memory, undefined);
-        const registrySqlite = await withRegistry(report, cleanup, 'registry-sqlite', `sqlite:${join(dir, 'registry.db')}`);
-        printPair(report, REGISTRY_LINES, 'sqlite', registrySqlite, 'kv-sqlite', sqlite, undefined);
-        if (etcdStore) {
-          const registryEtcd = await withRegistry(report, cleanup, 'registry-etcd', etcdStore);
-          printPair(report, REGISTRY_LINES, 'etcd', registryEtcd, 'kv-etcd', etcdKV, undefined);
-        }
-      } finally {
-        await stopServer?.();
-      }
-    } finally {
-      await removeDir();
+    cleanup.add(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
+    let sqliteKV: SqliteKV | undefined;
+    const local = present([
+      await kvSubject(report, cleanup, 'memory', () => new MemoryKV()),
+      await kvSubject(report, cleanup, 'sqlite', () => (sqliteKV = SqliteKV.open(join(dir, 'kv.db')))),
+      await registrySubject(report, cleanup, 'registry-memory', 'memory:'),
+      await registrySubject(report, cleanup, 'registry-sqlite', `sqlite:${join(dir, 'registry.db')}`),
+    ]);
+    const g1 = await measureGroup(report, local);
+    const none: Results = new Map();
+    const memory = g1.get('memory') ?? none;
+    const sqlite = g1.get('sqlite') ?? none;
+    printPair(report, KV_LINES, 'memory', memory, 'sqlite', sqlite, undefined);
+    printPair(report, KV_LINES, 'sqlite', sqlite, 'memory', memory, undefined);
+    printPair(report, REGISTRY_LINES, 'memory', g1.get('registry-memory') ?? none, 'kv-memory', memory, undefined);
+    printPair(report, REGISTRY_LINES, 'sqlite', g1.get('registry-sqlite') ?? none, 'kv-sqlite', sqlite, undefined);
+    if (sqliteKV) {
+      const stats = sqliteKV.commitStats;
+      report.note(`sqlite KV group commit, whole run: ${stats.writes} writes in ${stats.transactions} transactions (${(stats.writes / Math.max(1, stats.transactions)).toFixed(1)} per fsync)`);
     }
+    for (const subject of local) await subject.close();
+
+    // --- group 2, etcd: the raw etcd3 client (baseline), EtcdKV, and the registry over EtcdKV, on one server.
+    const server = await EtcdServer.start().catch((err: unknown) => {
+      report.error('storage etcd: start etcd-server', err);
+      return undefined;
+    });
+    if (!server) return;
+    cleanup.add('stop etcd', () => server.stop());
+    report.note(`etcd: ${etcdVersion()}, one member on loopback, fresh data dir (test/harness/etcd.ts); raw-etcd3 = etcd3 ${ETCD3_VERSION} with default options`);
+    const hosts = server.endpoints.map((e) => e.replace(/^http:\/\//, '')).join(',');
+    const remote = present([
+      await openSubject(report, cleanup, 'raw-etcd3', async () => {
+        const raw = new Etcd3({ hosts: server.endpoints });
+        return { target: rawEtcdTarget(raw), close: () => raw.close() };
+      }),
+      await kvSubject(report, cleanup, 'etcd', () => new EtcdKV({ endpoints: server.endpoints })),
+      await registrySubject(report, cleanup, 'registry-etcd', `etcd://${hosts}`),
+    ]);
+    const g2 = await measureGroup(report, remote);
+    const etcd = g2.get('etcd') ?? none;
+    printPair(report, KV_LINES, 'etcd', etcd, 'raw-etcd3', g2.get('raw-etcd3') ?? none, ETCD_GOAL);
+    printPair(report, REGISTRY_LINES, 'etcd', g2.get('registry-etcd') ?? none, 'kv-etcd', etcd, undefined);
+    for (const subject of remote) await subject.close();
   },
 };

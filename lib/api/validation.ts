@@ -41,16 +41,17 @@ export const TOTAL_ANNOTATION_SIZE_LIMIT_BYTES = 256 * 1024;
 export const FIELD_IMMUTABLE_MESSAGE = 'field is immutable';
 
 /** Length in bytes, as Go's `len(string)`. */
-function byteLength(s: string): number {
+export function byteLength(s: string): number {
   return Buffer.byteLength(s, 'utf8');
 }
 
-function maxLenError(length: number): string {
+/** kube's MaxLenError. */
+export function maxLenError(length: number): string {
   return `must be no more than ${length} characters`;
 }
 
 /** kube's RegexError; note its `', ' + ' or '` join gives two spaces before each "or". */
-function regexError(msg: string, fmt: string, ...examples: string[]): string {
+export function regexError(msg: string, fmt: string, ...examples: string[]): string {
   if (examples.length === 0) return `${msg} (regex used for validation is '${fmt}')`;
   let out = `${msg} (e.g. `;
   examples.forEach((example, i) => {

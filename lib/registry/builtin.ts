@@ -6,6 +6,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { decodeObject as decodeBody } from '../api/decode.js';
+import { semanticEqual } from '../api/equality.js';
 import { applyDefaults } from '../api/defaults.js';
 import { badRequest } from '../api/errors.js';
 import { fieldsOf } from '../api/fields.js';
@@ -16,7 +17,7 @@ import { schemaForKind } from '../api/schema.js';
 import { validateObjectMeta, validateObjectMetaUpdate } from '../api/validation.js';
 import type { BodyDecoder } from './registry.js';
 import { applyStrategicMergePatch } from './strategic-merge.js';
-import { contentOf, sameJson, type GarbageCollectionPolicy, type KindStrategy } from './strategy.js';
+import { contentOf, type GarbageCollectionPolicy, type KindStrategy } from './strategy.js';
 
 type Json = Record<string, unknown>;
 
@@ -154,8 +155,8 @@ export function builtinStrategies(info: ResourceInfo): KindStrategy {
     },
     tracksGeneration: builtin ? TRACKS_GENERATION.has(k) : true,
     specChanged(obj, old) {
-      if (builtin) return !sameJson((obj as Json).spec, (old as Json).spec);
-      return !sameJson(contentOf(obj, hasStatus), contentOf(old, hasStatus));
+      if (builtin) return !semanticEqual((obj as Json).spec, (old as Json).spec);
+      return !semanticEqual(contentOf(obj, hasStatus), contentOf(old, hasStatus));
     },
     allowCreateOnUpdate: CREATE_ON_UPDATE.has(k),
     allowUnconditionalUpdate: true,

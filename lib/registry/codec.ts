@@ -30,8 +30,3 @@ export function decodeObject<T extends KubeObject = KubeObject>(value: string, r
 export function decodeKeyValue<T extends KubeObject = KubeObject>(kv: KeyValue): T {
   return decodeObject<T>(kv.value, kv.modRevision);
 }
-
-/** UTF-8 byte length of a string, without allocating a buffer. */
-export function byteLength(text: string): number {
-  return Buffer.byteLength(text, 'utf8');
-}

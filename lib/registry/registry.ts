@@ -22,7 +22,8 @@ import { formatTimestamp, type KubeList, type KubeObject, type ObjectMeta, type 
 import { ResourceTypes, apiVersionOf, type KindRef, type ResourceInfo } from '../api/resources.js';
 import { isKVError, type KV, type KeyValue } from '../storage/kv.js';
 import { systemClock, type Clock } from '../util/clock.js';
-import { MAX_OBJECT_BYTES, byteLength, decodeKeyValue, decodeObject, encodeObject } from './codec.js';
+import { byteLength } from '../api/validation.js';
+import { MAX_OBJECT_BYTES, decodeKeyValue, decodeObject, encodeObject } from './codec.js';
 import { objectKey } from './keys.js';
 import { storageError } from './errors.js';
 import { listObjects, type ListRequest } from './list.js';

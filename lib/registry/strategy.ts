@@ -54,22 +54,6 @@ export interface KindStrategy {
 /** Resolves the strategy of a kind; the registry asks once per kind and caches it. */
 export type StrategyFactory = (info: ResourceInfo) => KindStrategy;
 
-/** JSON-structural equality of two values (key order ignored). */
-export function sameJson(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) {
-    const bb = b as unknown[];
-    return a.length === bb.length && a.every((v, i) => sameJson(v, bb[i]));
-  }
-  const ao = a as Record<string, unknown>;
-  const bo = b as Record<string, unknown>;
-  const keys = Object.keys(ao).filter((k) => ao[k] !== undefined);
-  const bkeys = Object.keys(bo).filter((k) => bo[k] !== undefined);
-  return keys.length === bkeys.length && keys.every((k) => sameJson(ao[k], bo[k]));
-}
-
 /** Everything of an object but `metadata` (and `status`, when `withoutStatus`). */
 export function contentOf(obj: KubeObject, withoutStatus: boolean): Record<string, unknown> {
   const { metadata: _m, ...rest } = obj as Record<string, unknown>;

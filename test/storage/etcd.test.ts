@@ -9,22 +9,10 @@ import { Etcd3 } from 'etcd3';
 import { EtcdKV, prefixEndBytes } from '../../lib/storage/etcd.js';
 import { isKVError, type KVEvent, type KVWatchMessage } from '../../lib/storage/kv.js';
 import { EtcdServer } from '../harness/etcd.js';
+import { eventsOf, expectKVError } from '../harness/kv.js';
 import { collectUntil, nextWithin, waitFor } from '../harness/wait.js';
 
-async function expectKVError(promise: Promise<unknown>, code: string): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(isKVError(err), `expected a KVError, got ${String(err)}`).to.equal(true);
-    expect((err as { code: string }).code).to.equal(code);
-    return err;
-  }
-  throw new Error(`expected a ${code} error`);
-}
 
-function eventsOf(messages: KVWatchMessage[]): KVEvent[] {
-  return messages.flatMap((m) => (m.type === 'events' ? m.events : []));
-}
 
 describe('EtcdKV specifics [etcd]', function () {
   this.timeout(30_000);

@@ -7,27 +7,15 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { isKVError, type KV, type KVEvent, type KVWatchMessage } from '../../lib/storage/kv.js';
 import { kvBackends } from '../harness/backends.js';
+import { eventsOf, expectKVError } from '../harness/kv.js';
 import { collectUntil, nextWithin, waitFor } from '../harness/wait.js';
 
-function eventsOf(messages: KVWatchMessage[]): KVEvent[] {
-  return messages.flatMap((m) => (m.type === 'events' ? m.events : []));
-}
 
 async function collectEvents(it: AsyncIterator<KVWatchMessage>, count: number, timeoutMs = 5000): Promise<KVEvent[]> {
   const messages = await collectUntil(it, (ms) => eventsOf(ms).length >= count, timeoutMs);
   return eventsOf(messages);
 }
 
-async function expectKVError(promise: Promise<unknown>, code: string): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(isKVError(err), `expected a KVError, got ${String(err)}`).to.equal(true);
-    expect((err as { code: string }).code).to.equal(code);
-    return err;
-  }
-  throw new Error(`expected a ${code} error`);
-}
 
 for (const backend of kvBackends) {
   describe(`KV contract [${backend.name}]`, function () {

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { isKVError, type KVErrorCode, type KVEvent, type KVWatchMessage, type KeyValue } from '../../lib/storage/kv.js';
 import { SqliteKV } from '../../lib/storage/sqlite.js';
 import { burstKey, burstValue, casIncrements } from '../fixtures/sqlite-child.js';
+import { eventsOf } from '../harness/kv.js';
 import { collectUntil, waitFor } from '../harness/wait.js';
 
 const CHILD = fileURLToPath(new URL('../fixtures/sqlite-child.js', import.meta.url));
@@ -75,9 +76,6 @@ class Child {
   }
 }
 
-function eventsOf(messages: KVWatchMessage[]): KVEvent[] {
-  return messages.flatMap((m) => (m.type === 'events' ? m.events : []));
-}
 
 describe('SqliteKV (SQLite-specific)', function () {
   this.timeout(60_000);

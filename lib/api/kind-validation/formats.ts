@@ -8,26 +8,11 @@
 import { isIP } from 'node:net';
 import type { FieldError } from '../errors.js';
 import type { LabelSelector } from '../meta.js';
-import { isDNS1123Label, isDNS1123Subdomain, isQualifiedName, isValidLabelValue, validateLabelName, validateLabels } from '../validation.js';
+import { byteLength, isDNS1123Label, isDNS1123Subdomain, isQualifiedName, isValidLabelValue, maxLenError, regexError, validateLabelName, validateLabels } from '../validation.js';
 import { child, forbidden, inclusiveRangeError, index, invalid, invalidEach, required } from './field.js';
 
 /** The name checks of `../validation.ts`, re-exported so kind validators import formats from one place. */
 export { isDNS1123Label, isDNS1123Subdomain, isQualifiedName, isValidLabelValue, validateLabelName, validateLabels };
-
-/** Length in bytes, as Go's `len(string)`. */
-function byteLength(s: string): number {
-  return Buffer.byteLength(s, 'utf8');
-}
-
-function maxLenError(length: number): string {
-  return `must be no more than ${length} characters`;
-}
-
-/** kube's RegexError (with its two spaces before each "or"). */
-function regexError(msg: string, fmt: string, ...examples: string[]): string {
-  if (examples.length === 0) return `${msg} (regex used for validation is '${fmt}')`;
-  return `${msg} (e.g. ${examples.map((example) => `'${example}', `).join(' or ')}regex used for validation is '${fmt}')`;
-}
 
 function hasChDirPrefix(value: string): string[] {
   if (value === '.') return [`must not be '.'`];
