@@ -212,8 +212,13 @@ export interface Benchmark {
   readonly name: string;
   /** What it measures, one line. */
   readonly description: string;
-  /** Measures and reports; failures of single measurements go to `report.error`. */
-  run(report: Reporter, cleanup: Cleanup): Promise<void>;
+  /** Its parts, selectable as `NAME/PART` on the command line (e.g. `storage/etcd`). */
+  readonly parts: readonly string[];
+  /**
+   * Measures and reports the given parts (all when `parts` is empty); failures of single
+   * measurements go to `report.error`, and everything it opens is registered with `cleanup`.
+   */
+  run(report: Reporter, cleanup: Cleanup, parts: readonly string[]): Promise<void>;
 }
 
 /**

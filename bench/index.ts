@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- FILTER…]`: runs every benchmark module of `bench/` (those whose name
- * contains one of the filters, when given) and prints one line per result. Goals that are missed
+ * contains one of the filters, when given) and prints one line per result. A filter may name a
+ * part of a module after a slash: `storage/etcd` runs only the storage benchmark's etcd group. Goals that are missed
  * are reported, not fatal; the exit code is non-zero only when a measurement failed or the
  * filter matched nothing.
  */
@@ -12,7 +13,12 @@ export const benchmarks: readonly Benchmark[] = [storageBenchmark];
 
 /** Runs the benchmarks matching `filters` (all when empty); resolves with the process exit code. */
 export async function main(filters: readonly string[]): Promise<number> {
-  const selected = benchmarks.filter((b) => filters.length === 0 || filters.some((f) => b.name.includes(f)));
+  const parsed = filters.map((f) => {
+    const slash = f.indexOf('/');
+    return slash < 0 ? { name: f, part: undefined } : { name: f.slice(0, slash), part: f.slice(slash + 1) };
+  });
+  const matching = (b: Benchmark) => parsed.filter((f) => b.name.includes(f.name));
+  const selected = benchmarks.filter((b) => filters.length === 0 || matching(b).length > 0);
   if (selected.length === 0) {
     process.stderr.write(`no benchmark matches ${filters.join(', ')}; available: ${benchmarks.map((b) => b.name).join(', ')}\n`);
     return 2;
@@ -24,7 +30,10 @@ export async function main(filters: readonly string[]): Promise<number> {
   for (const benchmark of selected) {
     report.note(`== ${benchmark.name}: ${benchmark.description}`);
     try {
-      await benchmark.run(report, cleanup);
+      const filtersOfIt = matching(benchmark);
+      // A bare name (or no filter) selects every part.
+      const parts = filtersOfIt.some((f) => f.part === undefined) ? [] : filtersOfIt.map((f) => f.part!);
+      await benchmark.run(report, cleanup, parts);
     } catch (err) {
       report.error(benchmark.name, err);
     } finally {

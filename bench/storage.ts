@@ -443,6 +443,9 @@ function registrySubject(report: Reporter, cleanup: Cleanup, label: string, stor
   });
 }
 
+/** Results of a subject that failed or did not run. */
+const none: Results = new Map();
+
 /** Subjects that opened. */
 function present(subjects: Array<Subject | undefined>): Subject[] {
   return subjects.filter((s): s is Subject => s !== undefined);
@@ -452,7 +455,11 @@ function present(subjects: Array<Subject | undefined>): Subject[] {
 export const storageBenchmark: Benchmark = {
   name: 'storage',
   description: 'creates/s and watch put→event latency per backend, 1 and 64 writers in flight; etcd vs the raw etcd3 client; registry vs KV',
-  async run(report, cleanup) {
+  parts: ['local', 'etcd'],
+  async run(report, cleanup, parts) {
+    const wanted = (part: string) => parts.length === 0 || parts.includes(part);
+    const unknown = parts.filter((p) => !this.parts.includes(p));
+    if (unknown.length > 0) throw new Error(`unknown part(s) ${unknown.join(', ')} of storage; parts: ${this.parts.join(', ')}`);
     report.note(
       [
         `storage: ${WORKLOADS.map((w) => `${w.count} creates with ${w.writers} writer${w.writers > 1 ? 's' : ''} in flight`).join(', ')}, per subject.`,
@@ -471,51 +478,59 @@ export const storageBenchmark: Benchmark = {
       ].join('\n'),
     );
 
-    // --- group 1, in-process backends: memory and sqlite (each the other's peer), and the registry over each.
-    const dir = await mkdtemp(join(tmpdir(), 'keelson-bench-'));
-    cleanup.add(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
-    let sqliteKV: SqliteKV | undefined;
-    const local = present([
-      await kvSubject(report, cleanup, 'memory', () => new MemoryKV()),
-      await kvSubject(report, cleanup, 'sqlite', () => (sqliteKV = SqliteKV.open(join(dir, 'kv.db')))),
-      await registrySubject(report, cleanup, 'registry-memory', 'memory:'),
-      await registrySubject(report, cleanup, 'registry-sqlite', `sqlite:${join(dir, 'registry.db')}`),
-    ]);
-    const g1 = await measureGroup(report, local);
-    const none: Results = new Map();
-    const memory = g1.get('memory') ?? none;
-    const sqlite = g1.get('sqlite') ?? none;
-    printPair(report, KV_LINES, 'memory', memory, 'sqlite', sqlite, undefined);
-    printPair(report, KV_LINES, 'sqlite', sqlite, 'memory', memory, undefined);
-    printPair(report, REGISTRY_LINES, 'memory', g1.get('registry-memory') ?? none, 'kv-memory', memory, undefined);
-    printPair(report, REGISTRY_LINES, 'sqlite', g1.get('registry-sqlite') ?? none, 'kv-sqlite', sqlite, undefined);
-    if (sqliteKV) {
-      const stats = sqliteKV.commitStats;
-      report.note(`sqlite KV group commit, whole run: ${stats.writes} writes in ${stats.transactions} transactions (${(stats.writes / Math.max(1, stats.transactions)).toFixed(1)} per fsync)`);
-    }
-    for (const subject of local) await subject.close();
-
-    // --- group 2, etcd: the raw etcd3 client (baseline), EtcdKV, and the registry over EtcdKV, on one server.
-    const server = await EtcdServer.start().catch((err: unknown) => {
-      report.error('storage etcd: start etcd-server', err);
-      return undefined;
-    });
-    if (!server) return;
-    cleanup.add('stop etcd', () => server.stop());
-    report.note(`etcd: ${etcdVersion()}, one member on loopback, fresh data dir (test/harness/etcd.ts); raw-etcd3 = etcd3 ${ETCD3_VERSION} with default options`);
-    const hosts = server.endpoints.map((e) => e.replace(/^http:\/\//, '')).join(',');
-    const remote = present([
-      await openSubject(report, cleanup, 'raw-etcd3', async () => {
-        const raw = new Etcd3({ hosts: server.endpoints });
-        return { target: rawEtcdTarget(raw), close: () => raw.close() };
-      }),
-      await kvSubject(report, cleanup, 'etcd', () => new EtcdKV({ endpoints: server.endpoints })),
-      await registrySubject(report, cleanup, 'registry-etcd', `etcd://${hosts}`),
-    ]);
-    const g2 = await measureGroup(report, remote);
-    const etcd = g2.get('etcd') ?? none;
-    printPair(report, KV_LINES, 'etcd', etcd, 'raw-etcd3', g2.get('raw-etcd3') ?? none, ETCD_GOAL);
-    printPair(report, REGISTRY_LINES, 'etcd', g2.get('registry-etcd') ?? none, 'kv-etcd', etcd, undefined);
-    for (const subject of remote) await subject.close();
+    if (wanted('local')) await runLocal(report, cleanup);
+    if (wanted('etcd')) await runEtcd(report, cleanup);
   },
 };
+
+/** Group 1, in-process backends: memory and sqlite (each the other's peer), and the registry over each. */
+async function runLocal(report: Reporter, cleanup: Cleanup): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'keelson-bench-'));
+  const removeDir = cleanup.add(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
+  let sqliteKV: SqliteKV | undefined;
+  const local = present([
+    await kvSubject(report, cleanup, 'memory', () => new MemoryKV()),
+    await kvSubject(report, cleanup, 'sqlite', () => (sqliteKV = SqliteKV.open(join(dir, 'kv.db')))),
+    await registrySubject(report, cleanup, 'registry-memory', 'memory:'),
+    await registrySubject(report, cleanup, 'registry-sqlite', `sqlite:${join(dir, 'registry.db')}`),
+  ]);
+  const g1 = await measureGroup(report, local);
+  const memory = g1.get('memory') ?? none;
+  const sqlite = g1.get('sqlite') ?? none;
+  printPair(report, KV_LINES, 'memory', memory, 'sqlite', sqlite, undefined);
+  printPair(report, KV_LINES, 'sqlite', sqlite, 'memory', memory, undefined);
+  printPair(report, REGISTRY_LINES, 'memory', g1.get('registry-memory') ?? none, 'kv-memory', memory, undefined);
+  printPair(report, REGISTRY_LINES, 'sqlite', g1.get('registry-sqlite') ?? none, 'kv-sqlite', sqlite, undefined);
+  if (sqliteKV) {
+    const stats = sqliteKV.commitStats;
+    report.note(`sqlite KV group commit, whole run: ${stats.writes} writes in ${stats.transactions} transactions (${(stats.writes / Math.max(1, stats.transactions)).toFixed(1)} per fsync)`);
+  }
+  for (const subject of local) await subject.close();
+  await removeDir();
+}
+
+/** Group 2, etcd: the raw etcd3 client (baseline), EtcdKV, and the registry over EtcdKV, on one etcd server. */
+async function runEtcd(report: Reporter, cleanup: Cleanup): Promise<void> {
+  const server = await EtcdServer.start().catch((err: unknown) => {
+    report.error('storage etcd: start etcd-server', err);
+    return undefined;
+  });
+  if (!server) return;
+  const stopServer = cleanup.add('stop etcd', () => server.stop());
+  report.note(`etcd: ${etcdVersion()}, one member on loopback, fresh data dir (test/harness/etcd.ts); raw-etcd3 = etcd3 ${ETCD3_VERSION} with default options`);
+  const hosts = server.endpoints.map((e) => e.replace(/^http:\/\//, '')).join(',');
+  const remote = present([
+    await openSubject(report, cleanup, 'raw-etcd3', async () => {
+      const raw = new Etcd3({ hosts: server.endpoints });
+      return { target: rawEtcdTarget(raw), close: () => raw.close() };
+    }),
+    await kvSubject(report, cleanup, 'etcd', () => new EtcdKV({ endpoints: server.endpoints })),
+    await registrySubject(report, cleanup, 'registry-etcd', `etcd://${hosts}`),
+  ]);
+  const g2 = await measureGroup(report, remote);
+  const etcd = g2.get('etcd') ?? none;
+  printPair(report, KV_LINES, 'etcd', etcd, 'raw-etcd3', g2.get('raw-etcd3') ?? none, ETCD_GOAL);
+  printPair(report, REGISTRY_LINES, 'etcd', g2.get('registry-etcd') ?? none, 'kv-etcd', etcd, undefined);
+  for (const subject of remote) await subject.close();
+  await stopServer();
+}

@@ -13,7 +13,7 @@ import { fieldsOf } from '../api/fields.js';
 import { nameValidatorFor, validateCreate, validateStatusUpdate, validateUpdate } from '../api/kind-validation/index.js';
 import type { KubeObject } from '../api/meta.js';
 import { apiVersionOf, type ResourceInfo } from '../api/resources.js';
-import { schemaForKind } from '../api/schema.js';
+import { schemaForKind, type StructuralSchema } from '../api/schema.js';
 import { validateObjectMeta, validateObjectMetaUpdate } from '../api/validation.js';
 import type { BodyDecoder } from './registry.js';
 import { applyStrategicMergePatch } from './strategic-merge.js';
@@ -189,8 +189,13 @@ export const decodeRequestBody: BodyDecoder = (info, body, fieldValidation) => {
   // Objects written through the in-process client may omit apiVersion/kind only if the call named the kind.
   withKind.apiVersion ??= expected.apiVersion;
   withKind.kind ??= expected.kind;
-  return decodeBody(withKind, expected, { fieldValidation: fieldValidation ?? 'Warn' });
+  // Custom kinds are pruned with their CRD's schema; a kind registered without one keeps every field.
+  const schema = schemaForKind(expected.apiVersion, expected.kind) ? undefined : PRESERVE_UNKNOWN_FIELDS;
+  return decodeBody(withKind, expected, { fieldValidation: fieldValidation ?? 'Warn', ...(schema ? { schema } : {}) });
 };
+
+/** The schema of a kind with no declared structure: everything is kept. */
+const PRESERVE_UNKNOWN_FIELDS: StructuralSchema = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
 
 /** Strategic merge patch for the built-in kinds, with their list merge keys. */
 export function strategicMergeForBuiltin(info: ResourceInfo, current: KubeObject, patch: unknown): unknown {

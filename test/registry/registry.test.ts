@@ -7,6 +7,7 @@ import { ApiError, isAlreadyExists, isConflict, isExpired, isInvalid, isNotFound
 import { ConfigMap, Event, Namespace, Pod, ReplicationController } from '../../lib/api/kinds.js';
 import type { KubeObject, WatchEvent } from '../../lib/api/meta.js';
 import { objectKey } from '../../lib/registry/keys.js';
+import { defineResource } from '../../lib/api/resources.js';
 import { kvBackends } from '../harness/backends.js';
 import { openTestStore, type TestStore } from '../harness/store.js';
 import { collectUntil } from '../harness/wait.js';
@@ -228,6 +229,42 @@ for (const backend of kvBackends) {
           409,
           'Conflict',
         );
+      });
+
+      it(`merges containers by name with a strategic merge patch [${backend.name}]`, async () => {
+        await store.client.create({
+          ...pod('smp'),
+          metadata: { name: 'smp', namespace: NS, finalizers: ['example.com/a'] },
+          spec: {
+            containers: [
+              { name: 'a', image: 'img:1', env: [{ name: 'X', value: '1' }] },
+              { name: 'b', image: 'img:1' },
+            ],
+          },
+        } as Pod);
+        const patched = await store.client.patch(
+          Pod,
+          'smp',
+          {
+            metadata: { finalizers: ['example.com/b'] },
+            spec: { containers: [{ name: 'b', image: 'img:2' }], activeDeadlineSeconds: 100 },
+          },
+          { namespace: NS, type: 'strategic' },
+        );
+        const containers = (patched.spec as { containers: { name: string; image: string; env?: unknown[] }[] }).containers;
+        expect(containers.map((c) => `${c.name}=${c.image}`)).to.deep.equal(['a=img:1', 'b=img:2']);
+        expect(containers[0]!.env).to.deep.equal([{ name: 'X', value: '1' }]);
+        expect(patched.metadata?.finalizers).to.deep.equal(['example.com/a', 'example.com/b']);
+        const removed = await store.client.patch(Pod, 'smp', { metadata: { $deleteFromPrimitiveList: undefined, finalizers: null } }, { namespace: NS, type: 'strategic' });
+        expect(removed.metadata?.finalizers).to.equal(undefined);
+        await store.client.delete(Pod, 'smp', { namespace: NS });
+      });
+
+      it(`refuses a strategic merge patch on a custom kind with 415 [${backend.name}]`, async () => {
+        const types = store.client.registry.types;
+        types.register(defineResource({ group: 'example.com', version: 'v1', kind: 'Widget' }));
+        await store.client.create({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w', namespace: NS } });
+        await expectApiError(store.client.patch({ apiVersion: 'example.com/v1', kind: 'Widget' }, 'w', { spec: {} }, { namespace: NS, type: 'strategic' }), 415, 'UnsupportedMediaType');
       });
 
       it(`patches the status subresource [${backend.name}]`, async () => {
@@ -511,3 +548,30 @@ for (const backend of kvBackends) {
     });
   });
 }
+
+describe('Registry semantics with a fake clock', () => {
+  it('expires Events after an hour, as kube-apiserver --event-ttl', async () => {
+    const { FakeClock } = await import('../../lib/testing/fake-clock.js');
+    const { MemoryKV } = await import('../../lib/storage/memory.js');
+    const { createRegistry } = await import('../../lib/client/connect.js');
+    const { StoreClient } = await import('../../lib/client/store-client.js');
+    const clock = new FakeClock();
+    const kv = new MemoryKV({ clock });
+    const client = new StoreClient(createRegistry(kv, { clock }), () => kv.close());
+    try {
+      await client.create({
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name: 'old', namespace: NS },
+        involvedObject: { kind: 'Pod', name: 'p', namespace: NS },
+        reason: 'Test',
+      } as Event);
+      await clock.advance(59 * 60_000);
+      expect((await client.get(Event, 'old', { namespace: NS })).metadata?.name).to.equal('old');
+      await clock.advance(3 * 60_000);
+      await expectApiError(client.get(Event, 'old', { namespace: NS }), 404);
+    } finally {
+      await client.close();
+    }
+  });
+});
