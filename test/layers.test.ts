@@ -16,8 +16,9 @@ const ALLOWED: Record<string, string[]> = {
   storage: ['util'],
   registry: ['api', 'storage', 'util'],
   client: ['api', 'registry', 'storage', 'util'],
-  testing: ['api', 'client', 'registry', 'storage', 'util'],
-  '.': ['api', 'client', 'registry', 'storage', 'util', 'testing'],
+  runtime: ['api', 'client', 'util'],
+  testing: ['api', 'client', 'registry', 'runtime', 'storage', 'util'],
+  '.': ['api', 'client', 'registry', 'runtime', 'storage', 'util', 'testing'],
 };
 
 function sourceFiles(dir: string): string[] {
