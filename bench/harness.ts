@@ -4,7 +4,8 @@
  * output format — one `key=value` line per result, always with the peer or baseline measured in
  * the same run and their ratio, and `#` lines for everything else (header, notes).
  */
-import { cpus, freemem, loadavg, totalmem, platform, arch, release } from 'node:os';
+import { statfsSync } from 'node:fs';
+import { cpus, freemem, loadavg, totalmem, platform, arch, release, tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 /** Milliseconds on a monotonic clock with sub-millisecond resolution. */
@@ -185,16 +186,24 @@ export function goalMark(ratio: number, min: number | undefined): string {
 export class Reporter {
   /** Errors reported so far (each also printed as an `ERROR` line). */
   readonly errors: string[] = [];
+  private muted = false;
+
+  /** Prints nothing more (after an interrupt, when measurements fail because their stores closed). */
+  mute(): void {
+    this.muted = true;
+  }
 
   /** One result: `name` (e.g. `storage.create`), then `key=value` fields, then an optional goal mark. */
   result(name: string, fields: Array<[string, FieldValue]>, goal?: string): void {
     const parts = [name.padEnd(30), ...fields.map(([k, v]) => `${k}=${typeof v === 'number' ? formatNumber(v) : v}`)];
     if (goal) parts.push(goal);
+    if (this.muted) return;
     process.stdout.write(parts.join(' ') + '\n');
   }
 
   /** A comment line (`# …`): headers, legends, observations. */
   note(text: string): void {
+    if (this.muted) return;
     for (const line of text.split('\n')) process.stdout.write(`# ${line}\n`);
   }
 
@@ -202,6 +211,7 @@ export class Reporter {
   error(what: string, err: unknown): void {
     const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
     this.errors.push(`${what}: ${message}`);
+    if (this.muted) return;
     process.stdout.write(`ERROR ${what}: ${message.split('\n').join('\n#   ')}\n`);
   }
 }
@@ -255,10 +265,11 @@ export class Cleanup {
     if (errors.length > 1) throw new AggregateError(errors, 'cleanup failed');
   }
 
-  /** On SIGINT/SIGTERM: run every step, then exit 130/143. */
-  onSignals(): void {
+  /** On SIGINT/SIGTERM: call `first` (e.g. to mute the report), run every step, then exit 130/143. */
+  onSignals(first?: () => void): void {
     for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
       process.once(signal, () => {
+        first?.();
         process.stderr.write(`\n${signal}: cleaning up\n`);
         this.runAll().finally(() => process.exit(code));
       });
@@ -275,6 +286,26 @@ export function machineHeader(): string[] {
   return [
     `keelson bench  ${new Date().toISOString()}`,
     `machine: ${cpu.length} × ${model}, ${gib(totalmem())} GiB RAM (${gib(freemem())} free), ${platform()} ${release()} ${arch()}, load avg ${load}`,
-    `runtime: node ${process.version}, pid ${process.pid}`,
+    `runtime: node ${process.version}, pid ${process.pid}; temp files (sqlite, etcd data) in ${tmpdir()} on ${filesystemOf(tmpdir())}`,
   ];
+}
+
+/** Names of common filesystems by `statfs` magic number. */
+const FILESYSTEMS: Record<number, string> = {
+  0xef53: 'ext2/3/4',
+  0x01021994: 'tmpfs (no real fsync)',
+  0x58465342: 'xfs',
+  0x9123683e: 'btrfs',
+  0x794c7630: 'overlayfs',
+  0x2fc12fc1: 'zfs',
+};
+
+/** The filesystem type holding `path`, for the header (fsync cost differs widely). */
+function filesystemOf(path: string): string {
+  try {
+    const type = statfsSync(path).type;
+    return FILESYSTEMS[type] ?? `filesystem type 0x${type.toString(16)}`;
+  } catch {
+    return 'unknown filesystem';
+  }
 }

@@ -1,9 +1,9 @@
 /**
  * `npm run bench [-- FILTER…]`: runs every benchmark module of `bench/` (those whose name
  * contains one of the filters, when given) and prints one line per result. A filter may name a
- * part of a module after a slash: `storage/etcd` runs only the storage benchmark's etcd group. Goals that are missed
- * are reported, not fatal; the exit code is non-zero only when a measurement failed or the
- * filter matched nothing.
+ * part of a module after a slash: `storage/etcd` runs only the storage benchmark's etcd group.
+ * Goals that are missed are reported, not fatal; the exit code is non-zero only when a
+ * measurement failed or the filter matched nothing.
  */
 import { Cleanup, machineHeader, Reporter, type Benchmark } from './harness.js';
 import { storageBenchmark } from './storage.js';
@@ -25,7 +25,7 @@ export async function main(filters: readonly string[]): Promise<number> {
   }
   const report = new Reporter();
   const cleanup = new Cleanup();
-  cleanup.onSignals();
+  cleanup.onSignals(() => report.mute());
   for (const line of machineHeader()) report.note(line);
   for (const benchmark of selected) {
     report.note(`== ${benchmark.name}: ${benchmark.description}`);

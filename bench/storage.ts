@@ -27,10 +27,14 @@ import { SqliteKV } from '../lib/storage/sqlite.js';
 import { EtcdServer } from '../test/harness/etcd.js';
 import { cpuMicros, goalMark, LatencyTracker, runConcurrent, type Benchmark, type Cleanup, type FieldValue, type Percentiles, type Reporter } from './harness.js';
 
-/** Writers in flight, and how many creates each measurement makes. */
-const WORKLOADS: ReadonlyArray<{ writers: number; count: number }> = [
-  { writers: 1, count: 2_000 },
-  { writers: 64, count: 10_000 },
+/**
+ * Writers in flight, how many creates each measurement makes, and in how many slices it runs
+ * interleaved with its peers' (see measureGroup): finer for 1 writer, whose ~1 ms etcd latencies
+ * shift with every change of the machine's load.
+ */
+const WORKLOADS: ReadonlyArray<{ writers: number; count: number; slices: number }> = [
+  { writers: 1, count: 2_000, slices: 20 },
+  { writers: 64, count: 10_000, slices: 8 },
 ];
 /** Creates per warm-up (same writers, own prefix, watcher included), before each measurement. */
 const WARMUP_COUNT = 300;
@@ -38,25 +42,18 @@ const WARMUP_COUNT = 300;
 const ETCD_GOAL = 0.8;
 /** How long a measurement waits for its watcher's events after the last write. */
 const DELIVERY_TIMEOUT_MS = 30_000;
-/** Each measurement is cut into this many slices, interleaved with its peers' (see measureGroup). */
-const SLICES = 4;
 /** Name of the write that proves a watcher live before a measurement starts. */
 const SENTINEL = 'ready';
 
 /**
- * The KV value written by every KV-level create: a ConfigMap as the registry stores it (uid,
- * timestamps, managed fields), so KV and registry levels move about the same bytes.
+ * The KV value written by every KV-level create: a ConfigMap as the registry stores it (the
+ * registry's own JSON for `w1234` in a run's namespace, 215 bytes), so KV and registry levels
+ * move the same bytes.
  */
 const KV_VALUE = JSON.stringify({
-  kind: 'ConfigMap',
   apiVersion: 'v1',
-  metadata: {
-    name: 'w00000',
-    namespace: 'bench-w64',
-    uid: '2b0f3f4e-7d0c-4a59-9a57-0c1d2e3f4a5b',
-    creationTimestamp: '2026-01-01T00:00:00Z',
-    managedFields: [{ manager: 'bench', operation: 'Update', apiVersion: 'v1', time: '2026-01-01T00:00:00Z', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { '.': {}, 'f:key': {} } } }],
-  },
+  kind: 'ConfigMap',
+  metadata: { name: 'w1234', namespace: 'bench-registry-etcd-w64', uid: '1f6a999e-080b-4de0-addd-65afcb09f2e2', creationTimestamp: '2026-01-01T00:00:00Z' },
   data: { key: 'value' },
 });
 
@@ -279,7 +276,7 @@ type Results = Map<number, Measurement>;
 
 /**
  * Measures every subject of a group under each workload, interleaved: after a discarded
- * warm-up each, the count is cut into {@link SLICES} slices per subject, run in ABBA order
+ * warm-up each, the count is cut into slices per subject (see {@link WORKLOADS}), run in ABBA order
  * (forward, then reversed, …), so that the machine's load drifting during the run hits every
  * subject alike. Results are per subject label; a failing subject is reported and dropped.
  */
@@ -290,7 +287,7 @@ async function measureGroup(report: Reporter, subjects: readonly Subject[]): Pro
     report.error(`storage ${subject.label} writers=${writers}`, err);
     alive = alive.filter((s) => s !== subject);
   };
-  for (const { writers, count } of WORKLOADS) {
+  for (const { writers, count, slices } of WORKLOADS) {
     const tag = (subject: Subject) => subject.label.replace(/[^a-z0-9]+/g, '-');
     for (const subject of [...alive]) {
       try {
@@ -313,8 +310,8 @@ async function measureGroup(report: Reporter, subjects: readonly Subject[]): Pro
           failedSubject(subject, writers, err);
         }
       }
-      const sliceSize = Math.ceil(count / SLICES);
-      for (let s = 0; s < SLICES; s++) {
+      const sliceSize = Math.ceil(count / slices);
+      for (let s = 0; s < slices; s++) {
         const n = Math.min(sliceSize, count - s * sliceSize);
         const order = s % 2 === 0 ? [...alive] : [...alive].reverse();
         for (const subject of order) {
@@ -463,7 +460,7 @@ export const storageBenchmark: Benchmark = {
     report.note(
       [
         `storage: ${WORKLOADS.map((w) => `${w.count} creates with ${w.writers} writer${w.writers > 1 ? 's' : ''} in flight`).join(', ')}, per subject.`,
-        `  Each subject: ${WARMUP_COUNT} warm-up creates (discarded), then one measurement, cut into ${SLICES} slices run interleaved with the`,
+        `  Each subject: ${WARMUP_COUNT} warm-up creates (discarded), then one measurement, cut into ${WORKLOADS.map((w) => `${w.slices} slices (${w.writers} writer${w.writers > 1 ? 's' : ''})`).join(' / ')} run interleaved with the`,
         '  other subjects of its group in ABBA order (group 1: memory, sqlite, registry over both; group 2: raw etcd3, EtcdKV, registry over etcd),',
         '  so load drifting on this shared 2-core machine hits peers alike. Still single runs: expect ±20% between runs, more for p99.',
         `  KV value: ${KV_VALUE.length} bytes (a ConfigMap as the registry stores it); registry level: client.create(ConfigMap), one namespace per run.`,
@@ -511,12 +508,14 @@ async function runLocal(report: Reporter, cleanup: Cleanup): Promise<void> {
 
 /** Group 2, etcd: the raw etcd3 client (baseline), EtcdKV, and the registry over EtcdKV, on one etcd server. */
 async function runEtcd(report: Reporter, cleanup: Cleanup): Promise<void> {
-  const server = await EtcdServer.start().catch((err: unknown) => {
+  // Registered before the start resolves, so an interrupt while etcd starts still stops it.
+  const starting = EtcdServer.start();
+  const stopServer = cleanup.add('stop etcd', async () => (await starting.catch(() => undefined))?.stop());
+  const server = await starting.catch((err: unknown) => {
     report.error('storage etcd: start etcd-server', err);
     return undefined;
   });
   if (!server) return;
-  const stopServer = cleanup.add('stop etcd', () => server.stop());
   report.note(`etcd: ${etcdVersion()}, one member on loopback, fresh data dir (test/harness/etcd.ts); raw-etcd3 = etcd3 ${ETCD3_VERSION} with default options`);
   const hosts = server.endpoints.map((e) => e.replace(/^http:\/\//, '')).join(',');
   const remote = present([

@@ -27,8 +27,10 @@ interface Watcher {
   progressTimer?: TimerHandle;
 }
 
-/** Upper bound on undelivered messages per watcher before it is cut off (a stuck consumer). */
-const MAX_BACKLOG = 100_000;
+/** Events folded into one undelivered message at most. */
+const MAX_BATCH = 10_000;
+/** Undelivered messages per watcher before it is cut off (a stuck consumer: 1M events). */
+const MAX_BACKLOG = 100;
 
 /** Fans out dispatched changes to the watchers of one store. */
 export class WatchHub {
@@ -114,7 +116,13 @@ export class WatchHub {
       return;
     }
     watcher.busy = true;
-    watcher.channel.push({ type: 'events', events });
+    // Changes not yet read join the batch already waiting: one message per consumer turn.
+    // (`events` arrays are this watcher's own filtered copies, so appending in place is safe.)
+    watcher.channel.pushCoalesced({ type: 'events', events }, (last, next) => {
+      if (last.type !== 'events' || next.type !== 'events' || last.events.length >= MAX_BATCH) return undefined;
+      for (const event of next.events) last.events.push(event);
+      return last;
+    });
   }
 
   private scheduleProgress(watcher: Watcher, intervalMs: number): void {

@@ -47,6 +47,21 @@ export class Channel<T> implements AsyncIterableIterator<T> {
     }
   }
 
+  /**
+   * Queues a value, or folds it into the last queued (not yet consumed) value when `merge`
+   * returns the combination — so a slow consumer gets one batch instead of many messages.
+   */
+  pushCoalesced(value: T, merge: (last: T, next: T) => T | undefined): void {
+    if (!this.done && this.queue.length > 0) {
+      const merged = merge(this.queue[this.queue.length - 1]!, value);
+      if (merged !== undefined) {
+        this.queue[this.queue.length - 1] = merged;
+        return;
+      }
+    }
+    this.push(value);
+  }
+
   /** Ends the stream with an error, delivered after the values already queued. */
   fail(err: unknown): void {
     if (this.done) return;
