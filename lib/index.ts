@@ -18,7 +18,6 @@
 // Connecting and the Client.
 export { connect, openStore, type ConnectOptions } from './client/connect.js';
 export type {
-  Client,
   CreateOptions,
   DeleteOptions,
   GetOptions,
@@ -89,4 +88,35 @@ export { SqliteKV } from './storage/sqlite.js';
 export { EtcdKV } from './storage/etcd.js';
 
 // Time.
-export { SystemClock, systemClock, type Clock, type TimerHandle } from './util/clock.js';
+export { SystemClock, systemClock, type TimerHandle } from './util/clock.js';
+
+// Controllers: decorators, dependency injection tokens, the manager.
+export { ApiReader, Client, Clock, Logger } from './runtime/tokens.js';
+export { Controller, Index, Resource, Watches, DecoratorError, type ControllerOptions, type PrinterColumn, type ResourceOptions } from './runtime/decorators.js';
+export { Field, type FieldOptions, type FieldType } from './runtime/schema-decorators.js';
+export { TerminalError, isTerminalError, requestFor, type Predicate, type ReconcileContext, type ReconcileRequest, type Reconciler, type Result } from './runtime/types.js';
+export { generationChanged, labelsChanged, annotationsChanged, resourceVersionChanged, and, or, not } from './runtime/predicates.js';
+export { Manager, type LeaderElectionOptions, type ManagerOptions } from './runtime/manager.js';
+export { EventRecorder, ClientEventRecorder, type EventType } from './runtime/events.js';
+export {
+  addFinalizer,
+  addFinalizerTo,
+  getControllerOf,
+  hasFinalizer,
+  isControlledBy,
+  removeFinalizer,
+  removeFinalizerFrom,
+  setControllerReference,
+  setOwnerReference,
+  AlreadyOwnedError,
+  isAlreadyOwnedError,
+} from './runtime/helpers.js';
+export { LeaderElector, type LeaderElectorOptions } from './runtime/leader-election.js';
+export { Informer, type InformerOptions } from './runtime/informer.js';
+export { CachedClient, InformerCache } from './runtime/cached-client.js';
+export { Indexer } from './runtime/cache.js';
+export { WorkQueue, type RateLimitingQueue } from './runtime/workqueue.js';
+export { BucketRateLimiter, ItemExponentialFailureRateLimiter, MaxOfRateLimiter, defaultControllerRateLimiter, type RateLimiter } from './runtime/rate-limiter.js';
+export { Metrics } from './runtime/metrics.js';
+export { createLogger } from './runtime/logger.js';
+export { crdFor, crdYaml, installCrds } from './runtime/crd-gen.js';

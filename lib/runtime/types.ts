@@ -9,6 +9,7 @@
  * `{ requeueAfterMs }` means "look again later"; throwing means "failed — retry with backoff"
  * unless the error is a {@link TerminalError}.
  */
+import type { Logger } from 'pino';
 import type { KubeObject } from '../api/meta.js';
 
 /** Names the object to reconcile. `namespace` is '' for cluster-scoped kinds. */
@@ -25,9 +26,19 @@ export interface Result {
   requeue?: boolean;
 }
 
+/** What a reconcile call gets besides the request. */
+export interface ReconcileContext {
+  /** A logger carrying the controller, the object and a unique reconcileID. */
+  logger: Logger;
+  /** Unique id of this reconcile (correlates its log lines). */
+  reconcileID: string;
+  /** Aborted when the manager stops and the graceful shutdown timeout has passed. */
+  signal: AbortSignal;
+}
+
 /** A reconciler: the one method a controller class implements. */
 export interface Reconciler<T extends KubeObject = KubeObject> {
-  reconcile(request: ReconcileRequest): Promise<Result | void>;
+  reconcile(request: ReconcileRequest, context: ReconcileContext): Promise<Result | void>;
   /** Phantom: the kind the reconciler is for (never set; helps type inference). */
   readonly __kind?: T;
 }

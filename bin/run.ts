@@ -1,0 +1,96 @@
+/**
+ * `keelson run`: load user modules, connect to the source, install the modules' CRDs (with
+ * `--store`, so custom kinds are served without an API server), and run the controllers under
+ * a manager — with leader election, probes and metrics — until SIGTERM or SIGINT.
+ */
+import { basename, extname } from 'node:path';
+import type { Newable } from 'inversify';
+import type { LevelWithSilent } from 'pino';
+import { builtinControllers, selectControllers } from '../controllers/index.js';
+import { connect } from '../lib/client/connect.js';
+import type { StoreClient } from '../lib/client/store-client.js';
+import { installCrds } from '../lib/runtime/crd-gen.js';
+import { createLogger } from '../lib/runtime/logger.js';
+import { Manager } from '../lib/runtime/manager.js';
+import { CliError, loadModules } from './modules.js';
+
+/** Options of `keelson run`, as parsed. */
+export interface RunOptions {
+  module: string[];
+  store?: string;
+  kubeconfig?: string;
+  context?: string;
+  controllers: string;
+  leaderElect: boolean;
+  leaderElectionId?: string;
+  leaderElectionNamespace: string;
+  metricsPort: number;
+  metricsBindAddress: string;
+  shutdownTimeout: number;
+  logLevel: string;
+}
+
+/** Runs until stopped; rejects on a fatal error (the process then exits non-zero). */
+export async function runCommand(options: RunOptions): Promise<void> {
+  if (options.store && options.kubeconfig) throw new CliError('--store and --kubeconfig are exclusive: choose one source', 2);
+  if (!options.store) {
+    throw new CliError(
+      options.kubeconfig || process.env.KUBECONFIG
+        ? 'running against a Kubernetes API server (--kubeconfig) is not available in this version yet; use --store sqlite:PATH | memory: | etcd://host:port'
+        : 'no source: pass --store sqlite:PATH | memory: | etcd://host:port',
+      2,
+    );
+  }
+  let builtins: string[];
+  try {
+    builtins = selectControllers(options.controllers, 'none');
+  } catch (err) {
+    throw new CliError((err as Error).message, 2);
+  }
+  const loaded = await loadModules(options.module);
+  const controllers: Newable[] = [...loaded.controllers, ...builtins.flatMap((name) => [...builtinControllers[name]!])];
+  if (controllers.length === 0) throw new CliError(`no @Controller classes exported by ${options.module.join(', ')} and no built-ins selected`);
+
+  const logger = createLogger({ name: 'keelson', level: options.logLevel as LevelWithSilent });
+  const client = (await connect({ store: options.store }).catch((err: unknown) => {
+    throw new CliError(`cannot open store ${options.store}: ${err instanceof Error ? err.message : String(err)}`);
+  })) as StoreClient;
+  const stop = new AbortController();
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    logger.info({ signal }, 'shutting down gracefully');
+    stop.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    await installCrds(client, loaded.resources);
+    if (loaded.resources.length) logger.info({ crds: loaded.resources.map((r) => (r as { name: string }).name) }, 'custom resource definitions installed');
+    const firstModule = basename(options.module[0]!, extname(options.module[0]!));
+    const manager = new Manager({
+      client,
+      name: 'keelson',
+      logger,
+      metricsPort: options.metricsPort,
+      metricsHost: options.metricsBindAddress,
+      gracefulShutdownTimeoutMs: options.shutdownTimeout * 1000,
+      leaderElection: options.leaderElect
+        ? { name: options.leaderElectionId ?? `keelson-${firstModule.toLowerCase().replace(/[^a-z0-9.-]/g, '-')}`, namespace: options.leaderElectionNamespace }
+        : false,
+      resourceInfoFor: (gvk) => client.registry.types.forKind(gvk.apiVersion, gvk.kind),
+      isServed: (kind) => client.registry.types.resolve(kind) !== undefined,
+    });
+    manager.add(...controllers);
+    await manager.start(stop.signal);
+    logger.info('stopped');
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    await client.close();
+  }
+}
