@@ -169,3 +169,30 @@ function validateListType(path: string, list: unknown[], s: JSONSchemaProps): Fi
   }
   return errs;
 }
+
+/**
+ * Drops the fields a structural schema does not declare, in place, as apiextensions-apiserver
+ * prunes on decode and on read from storage: `x-kubernetes-preserve-unknown-fields` keeps a
+ * subtree's unknown fields, and the root (and every embedded resource) keeps `apiVersion`,
+ * `kind` and `metadata`.
+ */
+export function pruneUnknownFields(obj: unknown, schema: JSONSchemaProps | undefined): void {
+  if (schema) prune(obj, schema, true);
+}
+
+function prune(x: unknown, s: JSONSchemaProps | undefined, root: boolean): void {
+  const preserve = s?.['x-kubernetes-preserve-unknown-fields'] === true;
+  if (Array.isArray(x)) {
+    const items = itemSchema(s);
+    if (items || !preserve) for (const item of x) prune(item, items, false);
+    return;
+  }
+  if (!isObject(x)) return;
+  const embedded = root || s?.['x-kubernetes-embedded-resource'] === true;
+  for (const k of Object.keys(x)) {
+    if (embedded && (k === 'apiVersion' || k === 'kind' || k === 'metadata')) continue;
+    const found = propertySchema(s, k);
+    if (found) prune(x[k], found.schema, false);
+    else if (!preserve && s?.additionalProperties !== true) delete x[k];
+  }
+}

@@ -34,6 +34,8 @@ export interface LeaderElectionOptions {
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
+  /** Release the Lease on stop so a successor takes over at once (default true). */
+  releaseOnCancel?: boolean;
 }
 
 /** Every knob of a manager, with its default. */
@@ -217,6 +219,7 @@ export class Manager {
       ...(options.leaseDurationMs !== undefined ? { leaseDurationMs: options.leaseDurationMs } : {}),
       ...(options.renewDeadlineMs !== undefined ? { renewDeadlineMs: options.renewDeadlineMs } : {}),
       ...(options.retryPeriodMs !== undefined ? { retryPeriodMs: options.retryPeriodMs } : {}),
+      ...(options.releaseOnCancel !== undefined ? { releaseOnCancel: options.releaseOnCancel } : {}),
       clock: this.clock,
       metrics: this.metrics,
       logger: this.logger,
