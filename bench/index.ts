@@ -6,10 +6,11 @@
  * measurement failed or the filter matched nothing.
  */
 import { Cleanup, machineHeader, Reporter, type Benchmark } from './harness.js';
+import { reconcileBenchmark } from './reconcile.js';
 import { storageBenchmark } from './storage.js';
 
 /** Every benchmark module, in the order they run. */
-export const benchmarks: readonly Benchmark[] = [storageBenchmark];
+export const benchmarks: readonly Benchmark[] = [storageBenchmark, reconcileBenchmark];
 
 /** Runs the benchmarks matching `filters` (all when empty); resolves with the process exit code. */
 export async function main(filters: readonly string[]): Promise<number> {

@@ -17,7 +17,7 @@ import { reconcileLogger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { Logger } from './tokens.js';
-import { isTerminalError, requestFor, requestKey, type InformerEventHandler, type Predicate, type ReconcileRequest, type Reconciler, type Result } from './types.js';
+import { isTerminalError, requestFor, requestKey, type InformerEventHandler, type Predicate, type ReconcileContext, type ReconcileRequest, type Reconciler, type Result } from './types.js';
 import { WorkQueue } from './workqueue.js';
 
 /** What a controller needs from its manager. */
@@ -45,6 +45,7 @@ export class ControllerRunner {
   private readonly forGvk: { apiVersion: string; kind: string };
   private readonly workers: Promise<void>[] = [];
   private readonly abortInFlight = new AbortController();
+  private readonly bound: ReturnType<ControllerRunner['bindMetrics']>;
   private started = false;
 
   constructor(
@@ -62,6 +63,7 @@ export class ControllerRunner {
       key: requestKey,
       ...(deps.rateLimiter ? { rateLimiter: deps.rateLimiter } : {}),
     });
+    this.bound = this.bindMetrics();
   }
 
   /** The number of reconciles the controller runs at once. */
@@ -185,23 +187,52 @@ export class ControllerRunner {
     }
   }
 
-  private async reconcileOne(request: ReconcileRequest): Promise<void> {
-    const { metrics, clock } = this.deps;
+  /** Metric children of this controller, bound once (binding per reconcile is measurably costly). */
+  private bindMetrics() {
+    const { metrics } = this.deps;
     const labels = { controller: this.name };
-    const reconcileID = randomUUID();
-    const logger = reconcileLogger(this.deps.logger, {
-      controller: this.name,
-      group: parseApiVersion(this.forGvk.apiVersion).group,
-      kind: this.forGvk.kind,
-      namespace: request.namespace,
-      name: request.name,
-      reconcileID,
-    });
-    metrics.activeWorkers.labels(labels).inc();
+    const total = (result: string) => metrics.reconcileTotal.labels({ controller: this.name, result });
+    return {
+      activeWorkers: metrics.activeWorkers.labels(labels),
+      reconcileTime: metrics.reconcileTime.labels(labels),
+      errors: metrics.reconcileErrors.labels(labels),
+      terminalErrors: metrics.terminalReconcileErrors.labels(labels),
+      total: { success: total('success'), error: total('error'), requeue: total('requeue'), requeue_after: total('requeue_after') },
+    };
+  }
+
+  /** The context of one reconcile; its logger and id are made only if the reconciler asks. */
+  private contextFor(request: ReconcileRequest): ReconcileContext {
+    let reconcileID: string | undefined;
+    let logger: Logger | undefined;
+    const runner = this;
+    return {
+      signal: this.abortInFlight.signal,
+      get reconcileID() {
+        return (reconcileID ??= randomUUID());
+      },
+      get logger() {
+        return (logger ??= reconcileLogger(runner.deps.logger, {
+          controller: runner.name,
+          group: parseApiVersion(runner.forGvk.apiVersion).group,
+          kind: runner.forGvk.kind,
+          namespace: request.namespace,
+          name: request.name,
+          reconcileID: this.reconcileID,
+        }));
+      },
+    };
+  }
+
+  private async reconcileOne(request: ReconcileRequest): Promise<void> {
+    const { clock } = this.deps;
+    const bound = this.bound;
+    const context = this.contextFor(request);
+    bound.activeWorkers.inc();
     const started = clock.now();
     let outcome: 'success' | 'error' | 'requeue' | 'requeue_after' = 'success';
     try {
-      const result = (await this.reconciler.reconcile(request, { logger, reconcileID, signal: this.abortInFlight.signal })) as Result | undefined;
+      const result = (await this.reconciler.reconcile(request, context)) as Result | undefined;
       if (result?.requeueAfterMs !== undefined && result.requeueAfterMs > 0) {
         outcome = 'requeue_after';
         this.queue.forget(request);
@@ -214,20 +245,20 @@ export class ControllerRunner {
       }
     } catch (err) {
       outcome = 'error';
-      metrics.reconcileErrors.labels(labels).inc();
+      bound.errors.inc();
       if (isTerminalError(err)) {
-        metrics.terminalReconcileErrors.labels(labels).inc();
+        bound.terminalErrors.inc();
         this.queue.forget(request);
-        logger.error({ err }, 'Reconciler error (terminal, not retried)');
+        context.logger.error({ err }, 'Reconciler error (terminal, not retried)');
       } else {
         this.queue.addRateLimited(request);
-        logger.error({ err, retries: this.queue.numRequeues(request) }, 'Reconciler error');
+        context.logger.error({ err, retries: this.queue.numRequeues(request) }, 'Reconciler error');
       }
     } finally {
       this.queue.done(request);
-      metrics.activeWorkers.labels(labels).dec();
-      metrics.reconcileTime.labels(labels).observe((clock.now() - started) / 1000);
-      metrics.reconcileTotal.labels({ controller: this.name, result: outcome }).inc();
+      bound.activeWorkers.dec();
+      bound.reconcileTime.observe((clock.now() - started) / 1000);
+      bound.total[outcome].inc();
     }
   }
 

@@ -34,6 +34,8 @@ export class MemoryKV implements KV {
   readonly backend = 'memory';
   private readonly clock: Clock;
   private readonly current = new Map<string, KeyValue>();
+  /** The current keys in order, for ranges without sorting the key space each time. */
+  private readonly sortedKeys: string[] = [];
   /** Every change after the compacted revision, in revision order. */
   private log: KVEvent[] = [];
   private rev = 0;
@@ -58,10 +60,20 @@ export class MemoryKV implements KV {
     const revision = options.revision ?? this.rev;
     if (revision > this.rev) throw new KVError('future-revision', `required revision ${revision} is a future revision`);
     if (revision < this.compacted) throw compactedError(revision, this.compacted);
-    const state = revision === this.rev ? this.current : this.stateAt(revision);
     const start = options.fromKey !== undefined && options.fromKey > prefix ? options.fromKey : prefix;
+    const limit = options.limit && options.limit > 0 ? options.limit : Infinity;
+    if (revision === this.rev) {
+      // The current state: walk the sorted keys from the start key, no copy of the key space.
+      const kvs: KeyValue[] = [];
+      let i = lowerBound(this.sortedKeys, start);
+      for (; i < this.sortedKeys.length && this.sortedKeys[i]!.startsWith(prefix) && kvs.length < limit; i++) {
+        kvs.push(this.current.get(this.sortedKeys[i]!)!);
+      }
+      const more = i < this.sortedKeys.length && this.sortedKeys[i]!.startsWith(prefix);
+      return { kvs, revision, more };
+    }
+    const state = this.stateAt(revision);
     const keys = [...state.keys()].filter((k) => k.startsWith(prefix) && k >= start).sort(compareKeys);
-    const limit = options.limit && options.limit > 0 ? options.limit : keys.length;
     return {
       kvs: keys.slice(0, limit).map((k) => state.get(k)!),
       revision,
@@ -190,10 +202,12 @@ export class MemoryKV implements KV {
     const previousLease = event.prev?.lease;
     if (previousLease) this.leases.get(previousLease)?.keys.delete(event.key);
     if (event.type === 'put') {
+      if (!event.prev) this.sortedKeys.splice(lowerBound(this.sortedKeys, event.key), 0, event.key);
       this.current.set(event.key, event.kv!);
       if (event.kv!.lease) this.leases.get(event.kv!.lease)?.keys.add(event.key);
     } else {
       this.current.delete(event.key);
+      this.sortedKeys.splice(lowerBound(this.sortedKeys, event.key), 1);
     }
     this.log.push(event);
     this.hub.dispatch([event]);
@@ -218,6 +232,18 @@ export class MemoryKV implements KV {
   private checkOpen(): void {
     if (this.closed) throw new KVError('closed', 'store is closed');
   }
+}
+
+/** The first index in sorted `keys` whose key is ≥ `key`. */
+function lowerBound(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Orders keys as etcd does (by UTF-8 bytes; for ASCII keys the same as code-unit order). */
