@@ -15,7 +15,9 @@ import { badRequest } from '../api/errors.js';
 import { BUILTIN_RESOURCES } from '../api/kinds.js';
 import { ResourceTypes } from '../api/resources.js';
 import { builtinStrategies, decodeRequestBody, strategicMergeForBuiltin } from '../registry/builtin.js';
-import { Registry, type RegistryOptions } from '../registry/registry.js';
+import { CustomResourceRegistry } from '../registry/crd-registry.js';
+import type { CustomResourceDefinitionsOptions } from '../registry/crds.js';
+import type { RegistryOptions } from '../registry/registry.js';
 import { startCompactor } from '../storage/compactor.js';
 import { EtcdKV } from '../storage/etcd.js';
 import type { KV } from '../storage/kv.js';
@@ -58,15 +60,21 @@ export async function openStore(url: string, options: { clock?: Clock } = {}): P
   throw badRequest(`unsupported store URL "${url}": use sqlite:PATH, memory: or etcd://host:port[,host:port]`);
 }
 
-/** A registry over a KV with the built-in kinds and their strategies. */
-export function createRegistry(kv: KV, options: Partial<RegistryOptions> = {}): Registry {
-  return new Registry(kv, {
+/**
+ * A registry over a KV with the built-in kinds and their strategies, serving the custom kinds the
+ * store's CRDs define: its `crds` controller is started here (`registry.crds.waitForKind` waits
+ * for a kind) and stops by itself when the KV is closed.
+ */
+export function createRegistry(kv: KV, options: Partial<RegistryOptions> & { crds?: CustomResourceDefinitionsOptions } = {}): CustomResourceRegistry {
+  const registry = new CustomResourceRegistry(kv, {
     types: options.types ?? new ResourceTypes(BUILTIN_RESOURCES),
     strategies: options.strategies ?? builtinStrategies,
     decode: options.decode ?? decodeRequestBody,
     strategicMerge: options.strategicMerge ?? strategicMergeForBuiltin,
     ...options,
   });
+  void registry.crds.start();
+  return registry;
 }
 
 /**
@@ -86,8 +94,11 @@ export async function connect(options: ConnectOptions = {}): Promise<Client> {
   });
   const interval = options.compactionIntervalMs ?? 5 * 60 * 1000;
   const compactor = interval > 0 ? startCompactor(kv, { intervalMs: interval, clock }) : undefined;
+  // The kinds of the CRDs already in the store are served before connect() returns.
+  await registry.crds.waitForSync();
   return new StoreClient(registry, async () => {
     compactor?.stop();
+    await registry.crds.stop();
     await kv.close();
   });
 }

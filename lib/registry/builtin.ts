@@ -15,7 +15,9 @@ import type { KubeObject } from '../api/meta.js';
 import { apiVersionOf, type ResourceInfo } from '../api/resources.js';
 import { schemaForKind, type StructuralSchema } from '../api/schema.js';
 import { validateObjectMeta, validateObjectMetaUpdate } from '../api/validation.js';
+import { customResourceOf, customResourceStrategy } from './custom-resource.js';
 import type { BodyDecoder } from './registry.js';
+import { CLEANUP_FINALIZER } from './crd-status.js';
 import { applyStrategicMergePatch } from './strategic-merge.js';
 import { contentOf, type GarbageCollectionPolicy, type KindStrategy } from './strategy.js';
 
@@ -90,7 +92,7 @@ export function builtinStrategies(info: ResourceInfo): KindStrategy {
   };
   const gcPolicy: GarbageCollectionPolicy = k === '/ReplicationController' ? 'OrphanDependents' : 'DeleteDependents';
 
-  return {
+  const strategy: KindStrategy = {
     info,
     applyDefaults(obj) {
       if (builtin) applyDefaults(obj);
@@ -170,6 +172,8 @@ export function builtinStrategies(info: ResourceInfo): KindStrategy {
       return period < 0 ? 1 : period;
     },
     defaultGarbageCollectionPolicy: gcPolicy,
+    // apiextensions removes a CRD only after its custom resources are gone (see crds.ts).
+    deletionFinalizers: () => (k === 'apiextensions.k8s.io/CustomResourceDefinition' ? [CLEANUP_FINALIZER] : []),
     selectableFields(obj) {
       return fieldsOf(info, obj);
     },
@@ -177,6 +181,9 @@ export function builtinStrategies(info: ResourceInfo): KindStrategy {
       return [];
     },
   };
+  // A kind served from a CRD adds its schema, storage version and terminating state (custom-resource.ts).
+  const custom = builtin ? undefined : customResourceOf(info);
+  return custom ? customResourceStrategy(strategy, custom) : strategy;
 }
 
 /** Decodes a request body for a kind: type checks (400) and pruning of unknown fields. */
@@ -190,7 +197,7 @@ export const decodeRequestBody: BodyDecoder = (info, body, fieldValidation) => {
   withKind.apiVersion ??= expected.apiVersion;
   withKind.kind ??= expected.kind;
   // Custom kinds are pruned with their CRD's schema; a kind registered without one keeps every field.
-  const schema = schemaForKind(expected.apiVersion, expected.kind) ? undefined : PRESERVE_UNKNOWN_FIELDS;
+  const schema = schemaForKind(expected.apiVersion, expected.kind) ? undefined : (customResourceOf(info)?.version.structural ?? PRESERVE_UNKNOWN_FIELDS);
   return decodeBody(withKind, expected, { fieldValidation: fieldValidation ?? 'Warn', ...(schema ? { schema } : {}) });
 };
 

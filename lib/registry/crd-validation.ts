@@ -55,15 +55,15 @@ export class SchemaValidator {
     const out: LocatedError[] = [];
     const allOf = new Map<string, { node: Segment[]; name: string; failed: Set<string>; total: number }>();
     for (const e of errors) {
+      const junctors = junctorsOf(e.schemaPath);
       // Inside anyOf/oneOf/not only the junctor's own error is reported, as kube-openapi does.
-      if (/\/(?:anyOf|oneOf|not)\//.test(e.schemaPath)) continue;
+      if (junctors.some((j) => j.keyword !== 'allOf')) continue;
       const node = segments(e.instancePath, data);
       const name = kubePath(node);
-      const allOfBranch = /^(.*\/allOf)\/(\d+)\//.exec(e.schemaPath);
-      if (allOfBranch) {
-        const id = `${e.instancePath}|${allOfBranch[1]}`;
-        const entry = allOf.get(id) ?? { node, name, failed: new Set<string>(), total: allOfLength(this.translated, allOfBranch[1] ?? '') };
-        entry.failed.add(allOfBranch[2] ?? '');
+      for (const { at, branch } of junctors) {
+        const id = `${e.instancePath}|${at}`;
+        const entry = allOf.get(id) ?? { node, name, failed: new Set<string>(), total: allOfLength(this.translated, at) };
+        entry.failed.add(branch);
         allOf.set(id, entry);
       }
       const error = kubeError(e, name);
@@ -136,6 +136,29 @@ function compiles(pattern: string): boolean {
   }
 }
 
+/** Keywords whose next schema-path segment is a name, not a keyword. */
+const NAMED_CHILDREN = new Set(['properties', 'patternProperties', 'dependencies', 'definitions']);
+
+/**
+ * The junctors (allOf/anyOf/oneOf branches, not) an ajv schema path runs through: `at` is the
+ * path of the junctor keyword, `branch` the index taken.
+ */
+function junctorsOf(schemaPath: string): { keyword: string; at: string; branch: string }[] {
+  const parts = schemaPath.replace(/^#\/?/, '').split('/');
+  const out: { keyword: string; at: string; branch: string }[] = [];
+  for (let i = 0; i < parts.length - 1; i++) {
+    const part = parts[i]!;
+    if (NAMED_CHILDREN.has(part)) {
+      i++;
+      continue;
+    }
+    const at = `#/${parts.slice(0, i + 1).join('/')}`;
+    if ((part === 'allOf' || part === 'anyOf' || part === 'oneOf') && /^\d+$/.test(parts[i + 1]!)) out.push({ keyword: part, at, branch: parts[i + 1]! });
+    else if (part === 'not') out.push({ keyword: part, at, branch: '' });
+  }
+  return out;
+}
+
 function allOfLength(root: Json, schemaPath: string): number {
   let node: unknown = root;
   for (const part of schemaPath.replace(/^#\/?/, '').split('/')) {
@@ -156,7 +179,7 @@ function jsonType(v: unknown): string {
 }
 
 /** How Go's `%v` prints a float64: shortest digits, in exponent form below 1e-4 and from 1e6 on. */
-export function goFloat(n: number): string {
+function goFloat(n: number): string {
   if (!Number.isFinite(n)) return n > 0 ? '+Inf' : n < 0 ? '-Inf' : 'NaN';
   if (n === 0) return '0';
   const [mantissa = '0', exponent = '0'] = n.toExponential().split('e');

@@ -442,6 +442,7 @@ export class Registry {
       const obj = decodeKeyValue(current);
       const meta = metaOf(obj);
       this.checkDeletePreconditions(info, meta, options.preconditions);
+      const firstDeletion = !meta.deletionTimestamp;
 
       // Graceful deletion (pods): set or shorten the deletion timestamp.
       let graceful = false;
@@ -470,7 +471,8 @@ export class Registry {
       }
 
       const finalizersBefore = meta.finalizers ?? [];
-      const finalizers = this.gcFinalizers(strategy, finalizersBefore, options);
+      const finalizers = [...this.gcFinalizers(strategy, finalizersBefore, options)];
+      if (firstDeletion) for (const f of strategy.deletionFinalizers?.(obj) ?? []) if (!finalizers.includes(f)) finalizers.push(f);
       const finalizersChanged = !sameSet(finalizers, finalizersBefore);
       if (finalizersChanged) meta.finalizers = finalizers;
       if (meta.finalizers && meta.finalizers.length === 0) delete meta.finalizers;

@@ -43,6 +43,8 @@ export interface KindStrategy {
    * undefined when the kind is deleted at once.
    */
   gracePeriodSeconds(obj: KubeObject, requested: number | undefined): number | undefined;
+  /** Finalizers the kind puts on an object when it is first deleted (a CRD's cleanup finalizer). */
+  deletionFinalizers?(obj: KubeObject): string[];
   /** Default propagation when the delete request names none. */
   readonly defaultGarbageCollectionPolicy: GarbageCollectionPolicy;
   /** The field-selector fields of an object (`metadata.name`, `status.phase`, …). */
