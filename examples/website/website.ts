@@ -8,10 +8,12 @@
  * The reconciler is level-triggered: whatever happened, it reads the Website and makes the
  * ReplicationController and Service match it, then writes what it observed into the status.
  * Owned objects carry a controller reference, so their changes wake the Website's reconcile
- * (`owns`) and the garbage collector removes them with it.
+ * (`owns`). A finalizer makes deleting a Website delete its ReplicationController and Service
+ * first (the garbage collector would do it too, where one runs).
  */
 import { inject } from 'inversify';
 import {
+  addFinalizer,
   ApiError,
   Client,
   Clock,
@@ -19,7 +21,10 @@ import {
   EventRecorder,
   Field,
   formatTimestamp,
+  hasFinalizer,
+  isControlledBy,
   isNotFound,
+  removeFinalizer,
   ReplicationController,
   Resource,
   Service,
@@ -31,6 +36,9 @@ import {
   type Reconciler,
   type Result,
 } from '../../lib/index.js';
+
+/** The finalizer that makes deleting a Website delete what it owns first. */
+export const CLEANUP_FINALIZER = 'example.com/cleanup';
 
 /** What a Website asks for. */
 export class WebsiteSpec {
@@ -104,10 +112,18 @@ export class WebsiteReconciler implements Reconciler<Website> {
     try {
       site = await this.client.get(Website, name, { namespace });
     } catch (err) {
-      if (isNotFound(err)) return; // deleted: its owned objects go with it (garbage collection)
+      if (isNotFound(err)) return; // gone: our finalizer already cleaned up
       throw err;
     }
-    if (site.metadata?.deletionTimestamp) return;
+    if (site.metadata?.deletionTimestamp) {
+      // Being deleted: remove what we made, then let the Website go.
+      if (!hasFinalizer(site, CLEANUP_FINALIZER)) return;
+      await this.deleteOwned(site);
+      await removeFinalizer(this.client, Website, site, CLEANUP_FINALIZER);
+      this.events.event(site, 'Normal', 'CleanedUp', 'Deleted the ReplicationController and Service');
+      return;
+    }
+    if (!hasFinalizer(site, CLEANUP_FINALIZER)) site = await addFinalizer(this.client, Website, site, CLEANUP_FINALIZER);
     const rc = await this.ensure(site, this.desiredReplicationController(site));
     await this.ensure(site, this.desiredService(site));
 
@@ -169,6 +185,20 @@ export class WebsiteReconciler implements Reconciler<Website> {
     };
     setControllerReference(site, service);
     return service;
+  }
+
+  /** Deletes the ReplicationController and Service this Website controls (not ones someone else owns). */
+  private async deleteOwned(site: Website): Promise<void> {
+    const { name, namespace } = site.metadata as { name: string; namespace: string };
+    for (const kind of [ReplicationController, Service]) {
+      try {
+        const owned = await this.client.get<KubeObject>(kind, name, { namespace });
+        if (!isControlledBy(owned, site)) continue;
+        await this.client.delete(kind, name, { namespace, preconditions: { uid: owned.metadata!.uid! } });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
   }
 
   /** Creates `desired` or brings the existing object's spec in line with it; returns what is stored. */
