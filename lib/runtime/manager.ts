@@ -151,6 +151,9 @@ export class Manager {
   async start(signal?: AbortSignal): Promise<void> {
     if (this.state !== 'new') throw new Error('a manager starts once');
     this.state = 'starting';
+    // A running manager is a service: it keeps the process alive until it stops (its timers
+    // and some sources' connections do not).
+    const keepAlive = setInterval(() => undefined, 2 ** 30);
     const onAbort = () => void this.stop();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -199,6 +202,7 @@ export class Manager {
     } finally {
       signal?.removeEventListener('abort', onAbort);
       await this.stop();
+      clearInterval(keepAlive);
     }
   }
 

@@ -19,7 +19,10 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-/** The wall clock: `Date.now()` and Node timers. Timers do not keep the process alive. */
+/**
+ * The wall clock: `Date.now()` and Node timers. Timers set with `setTimeout` run in the
+ * background and do not keep the process alive; `sleep` does.
+ */
 export class SystemClock implements Clock {
   now(): number {
     return Date.now();
@@ -31,9 +34,15 @@ export class SystemClock implements Clock {
     return { cancel: () => clearTimeout(t) };
   }
 
+  /** Unlike background timers, a sleep keeps the process alive: someone is waiting for it. */
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return sleepWith(this, ms, signal);
+    return sleepWith({ setTimeout: refTimeout }, ms, signal);
   }
+}
+
+function refTimeout(fn: () => void, ms: number): TimerHandle {
+  const t = setTimeout(fn, Math.max(0, ms));
+  return { cancel: () => clearTimeout(t) };
 }
 
 /** Implements {@link Clock.sleep} on top of a clock's `setTimeout`, honouring an AbortSignal. */
