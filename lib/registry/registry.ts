@@ -89,6 +89,32 @@ export interface DeleteResult {
 /** Decodes and prunes a request body for a kind (see lib/api/decode); returns warnings. */
 export type BodyDecoder = (info: ResourceInfo, body: unknown, fieldValidation: WriteOptions['fieldValidation']) => WriteResult;
 
+/** What a write is, for admission plugins. */
+export interface AdmissionAttributes {
+  operation: 'CREATE' | 'UPDATE' | 'DELETE';
+  info: ResourceInfo;
+  /** The object as it will be stored (CREATE, UPDATE); for DELETE, the stored object. */
+  object: KubeObject;
+  /** The stored object, for UPDATE. */
+  oldObject?: KubeObject;
+  subresource?: string;
+  dryRun: boolean;
+}
+
+/**
+ * An admission plugin (kube-apiserver's admission chain): `mutate` may change the object before
+ * validation (e.g. allocate a Service's clusterIP), `validate` may refuse it after (e.g. the
+ * NamespaceLifecycle check). Both run on every path that writes — in-process and over HTTP —
+ * and throw an ApiError to refuse.
+ */
+export interface AdmissionPlugin {
+  readonly name: string;
+  mutate?(attributes: AdmissionAttributes): Promise<void> | void;
+  validate?(attributes: AdmissionAttributes): Promise<void> | void;
+  /** Called after a write committed (e.g. to release a Service's IP on delete). */
+  committed?(attributes: AdmissionAttributes): Promise<void> | void;
+}
+
 /** Options of a {@link Registry}. */
 export interface RegistryOptions {
   /** The kinds served; default: the built-ins. */
@@ -108,6 +134,8 @@ export interface RegistryOptions {
   random?: { uid(): string; suffix(): string };
   /** How often idle watches that asked for bookmarks get one (default 60 s, about kube's). */
   bookmarkIntervalMs?: number;
+  /** Admission plugins, run in order on every write. */
+  admission?: AdmissionPlugin[];
   /** Applies a strategic merge patch for a kind (built-in kinds only); absent = 415. */
   strategicMerge?: (info: ResourceInfo, current: KubeObject, patch: unknown) => unknown;
 }
@@ -154,6 +182,8 @@ export class Registry {
   private eventLease: { id: number; grantedAt: number } | undefined;
   private readonly bookmarkIntervalMs: number;
   private readonly strategicMerge: RegistryOptions['strategicMerge'];
+  /** The admission chain (add plugins before serving). */
+  readonly admission: AdmissionPlugin[];
   /** The kinds that were served before any CRD (strategic merge patch applies to these only). */
   private readonly builtinKinds: Set<string>;
 
@@ -169,6 +199,7 @@ export class Registry {
     this.random = options.random ?? { uid: randomUUID, suffix: randomSuffix };
     this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 60_000;
     this.strategicMerge = options.strategicMerge;
+    this.admission = [...(options.admission ?? [])];
     this.builtinKinds = new Set(this.types.all().map((i) => `${apiVersionOf(i)}/${i.kind}`));
     this.types.onChange(() => this.strategies.clear());
   }
@@ -241,15 +272,21 @@ export class Registry {
       if (generated) candidateMeta.name = `${meta.generateName}${this.random.suffix()}`;
       this.fillSystemFields(candidate, strategy);
       strategy.prepareForCreate(candidate);
+      const attributes: AdmissionAttributes = { operation: 'CREATE', info, object: candidate, dryRun: !!options.dryRun };
+      await this.runAdmission('mutate', attributes);
       this.throwIfInvalid(info, candidate, strategy.validate(candidate));
+      await this.runAdmission('validate', attributes);
       const value = this.encodeChecked(candidate);
       const warnings = [...decoded.warnings, ...strategy.warnings(candidate)];
       if (options.dryRun) return { object: candidate, warnings };
       const key = objectKey(info, candidateMeta.namespace, candidateMeta.name!);
+      // (A failed write must not leave what admission reserved, e.g. an allocated IP.)
       try {
         const lease = await this.leaseFor(info);
         const kv = await this.kv.create(key, value, lease ? { lease } : {});
-        return { object: decodeKeyValue(kv), warnings };
+        const object = decodeKeyValue(kv);
+        await this.runAdmission('committed', { ...attributes, object });
+        return { object, warnings };
       } catch (err) {
         if (isKVError(err, 'exists')) {
           if (generated && attempt < GENERATE_NAME_ATTEMPTS) continue;
@@ -308,7 +345,17 @@ export class Registry {
           { type: 'FieldValueInvalid', field: 'metadata.resourceVersion', value: 0, detail: 'must be specified for an update' },
         ]);
       }
+      const attributes: AdmissionAttributes = {
+        operation: 'UPDATE',
+        info,
+        object: obj,
+        oldObject: old,
+        ...(options.subresource ? { subresource: options.subresource } : {}),
+        dryRun: !!options.dryRun,
+      };
+      await this.runAdmission('mutate', attributes);
       const result = this.prepareUpdate(info, strategy, obj, old, options.subresource);
+      await this.runAdmission('validate', attributes);
       if (result.deleteNow) {
         if (options.dryRun) return { object: obj, warnings: decoded.warnings, created: false };
         try {
@@ -443,6 +490,7 @@ export class Registry {
       const meta = metaOf(obj);
       this.checkDeletePreconditions(info, meta, options.preconditions);
       const firstDeletion = !meta.deletionTimestamp;
+      await this.runAdmission('validate', { operation: 'DELETE', info, object: obj, dryRun: !!options.dryRun });
 
       // Graceful deletion (pods): set or shorten the deletion timestamp.
       let graceful = false;
@@ -515,7 +563,9 @@ export class Registry {
   private async deleteNow(info: ResourceInfo, strategy: KindStrategy, key: string, current: KeyValue, name: string): Promise<DeleteResult> {
     try {
       const { prev } = await this.kv.delete(key, current.modRevision);
-      return { object: this.deletedResponse(info, strategy, decodeKeyValue(prev)), deleted: true };
+      const last = decodeKeyValue(prev);
+      await this.runAdmission('committed', { operation: 'DELETE', info, object: last, dryRun: false });
+      return { object: this.deletedResponse(info, strategy, last), deleted: true };
     } catch (err) {
       if (isKVError(err, 'conflict')) throw err;
       if (isKVError(err, 'not-found')) {
@@ -587,7 +637,47 @@ export class Registry {
     }
   }
 
+  /**
+   * Deletes every object of a collection that matches (DELETE on a collection): each as a
+   * single delete would, objects already gone skipped. Answers the list of what was deleted.
+   */
+  async deleteCollection(info: ResourceInfo, request: ListRequest, options: DeleteOptions = {}): Promise<KubeList> {
+    const items: KubeObject[] = [];
+    let cont: string | undefined;
+    const first = await this.list(info, { ...request, limit: request.limit ?? 500 });
+    let page = first;
+    for (;;) {
+      for (const item of page.items) {
+        try {
+          await this.delete(info, item.metadata?.namespace, item.metadata!.name!, options);
+          items.push(item);
+        } catch (err) {
+          if (!(err instanceof ApiError && err.reason === 'NotFound')) throw err;
+        }
+      }
+      cont = page.metadata.continue;
+      if (!cont || request.limit) break;
+      page = await this.list(info, { ...request, limit: 500, continue: cont, resourceVersion: undefined, resourceVersionMatch: undefined });
+    }
+    return { ...first, metadata: { resourceVersion: first.metadata.resourceVersion! }, items };
+  }
+
   // ---------------------------------------------------------------- helpers
+
+  private async runAdmission(phase: 'mutate' | 'validate' | 'committed', attributes: AdmissionAttributes): Promise<void> {
+    for (const plugin of this.admission) {
+      if (phase !== 'committed') {
+        await plugin[phase]?.(attributes);
+        continue;
+      }
+      // The write is done: bookkeeping after it must not turn a success into a failure.
+      try {
+        await plugin.committed?.(attributes);
+      } catch {
+        // Best effort; the plugin reconciles its state later (e.g. an allocator repairs leaks).
+      }
+    }
+  }
 
   /** The update flow shared by PUT, PATCH and /status (kube's BeforeUpdate). */
   private prepareUpdate(
