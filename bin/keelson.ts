@@ -9,6 +9,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { crdsCommand } from './crds.js';
 import { CliError } from './modules.js';
 import { runCommand } from './run.js';
+import { upCommand } from './up.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -50,6 +51,19 @@ function program(): Command {
     .option('--shutdown-timeout <seconds>', 'how long running reconciles may take to finish on SIGTERM', (v) => Number(v), 30)
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'))
     .action(async (options) => runCommand(options));
+
+  root
+    .command('up')
+    .description('start the control plane in one process: store, API server (HTTPS, token), built-in controllers; writes <data-dir>/kubeconfig')
+    .exitOverride()
+    .option('--data-dir <dir>', 'where the store, the PKI and the kubeconfig live', '.keelson')
+    .option('--store <url>', 'store URL (default: sqlite:<data-dir>/keelson.db); memory: or etcd://host:port[,host:port...]')
+    .option('--bind-address <addr>', 'address the API server listens on (the serving certificate covers it)', '127.0.0.1')
+    .option('--port <port>', 'API server port (0 picks a free one)', port, 6443)
+    .option('--controllers <list>', "built-in controllers to run, kube-controller-manager syntax ('*', 'name', '-name')", '*')
+    .option('--metrics-port <port>', 'port of the controller manager\'s /metrics, /healthz and /readyz (0 picks a free one)', port, 10257)
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'))
+    .action(async (options) => upCommand(options));
 
   root
     .command('crds')

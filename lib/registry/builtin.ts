@@ -18,6 +18,7 @@ import { validateObjectMeta, validateObjectMetaUpdate } from '../api/validation.
 import { customResourceOf, customResourceStrategy } from './custom-resource.js';
 import type { BodyDecoder } from './registry.js';
 import { CLEANUP_FINALIZER } from './crd-status.js';
+import { keepSpecFinalizersPending, namespaceDeletionFinalizers, requireKubernetesFinalizer } from './namespaces.js';
 import { applyStrategicMergePatch } from './strategic-merge.js';
 import { contentOf, type GarbageCollectionPolicy, type KindStrategy } from './strategy.js';
 
@@ -106,6 +107,7 @@ export function builtinStrategies(info: ResourceInfo): KindStrategy {
           break;
         case '/Namespace':
           o.status = { phase: 'Active' };
+          requireKubernetesFinalizer(obj);
           break;
         case '/Node':
           break;
@@ -122,8 +124,9 @@ export function builtinStrategies(info: ResourceInfo): KindStrategy {
     prepareForUpdate(obj, old) {
       withoutStatus(obj, old);
       if (k === '/Namespace') {
-        // spec.finalizers change only through the /finalize subresource.
+        // spec.finalizers change only through the /finalize subresource (namespaces.ts).
         (obj as Json).spec = structuredClone((old as Json).spec);
+        keepSpecFinalizersPending(obj, old);
       }
     },
     prepareForStatusUpdate(obj, old) {
@@ -172,8 +175,10 @@ export function builtinStrategies(info: ResourceInfo): KindStrategy {
       return period < 0 ? 1 : period;
     },
     defaultGarbageCollectionPolicy: gcPolicy,
-    // apiextensions removes a CRD only after its custom resources are gone (see crds.ts).
-    deletionFinalizers: () => (k === 'apiextensions.k8s.io/CustomResourceDefinition' ? [CLEANUP_FINALIZER] : []),
+    // apiextensions removes a CRD only after its custom resources are gone (see crds.ts); a
+    // namespace turns Terminating and stays while its spec.finalizers remain (see namespaces.ts).
+    deletionFinalizers: (obj) =>
+      k === 'apiextensions.k8s.io/CustomResourceDefinition' ? [CLEANUP_FINALIZER] : k === '/Namespace' ? namespaceDeletionFinalizers(obj) : [],
     selectableFields(obj) {
       return fieldsOf(info, obj);
     },
@@ -188,17 +193,20 @@ export function builtinStrategies(info: ResourceInfo): KindStrategy {
 
 /** Decodes a request body for a kind: type checks (400) and pruning of unknown fields. */
 export const decodeRequestBody: BodyDecoder = (info, body, fieldValidation) => {
+  const expected = { apiVersion: apiVersionOf(info), kind: info.kind };
+  // Custom kinds are pruned with their CRD's schema; a kind registered without one keeps every field.
+  const schema = schemaForKind(expected.apiVersion, expected.kind) ? undefined : (customResourceOf(info)?.version.structural ?? PRESERVE_UNKNOWN_FIELDS);
+  const options = { fieldValidation: fieldValidation ?? 'Warn', ...(schema ? { schema } : {}) } as const;
+  // Raw text (an HTTP body) is decoded as kube-apiserver decodes it, duplicate fields included.
+  if (typeof body === 'string' || body instanceof Uint8Array) return decodeBody(body, expected, options);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw badRequest(`the body of the request must be a JSON object, got ${Array.isArray(body) ? 'an array' : typeof body}`);
   }
-  const expected = { apiVersion: apiVersionOf(info), kind: info.kind };
-  const withKind = { ...(body as Json) };
   // Objects written through the in-process client may omit apiVersion/kind only if the call named the kind.
+  const withKind = { ...(body as Json) };
   withKind.apiVersion ??= expected.apiVersion;
   withKind.kind ??= expected.kind;
-  // Custom kinds are pruned with their CRD's schema; a kind registered without one keeps every field.
-  const schema = schemaForKind(expected.apiVersion, expected.kind) ? undefined : (customResourceOf(info)?.version.structural ?? PRESERVE_UNKNOWN_FIELDS);
-  return decodeBody(withKind, expected, { fieldValidation: fieldValidation ?? 'Warn', ...(schema ? { schema } : {}) });
+  return decodeBody(withKind, expected, options);
 };
 
 /** The schema of a kind with no declared structure: everything is kept. */

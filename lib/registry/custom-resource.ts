@@ -17,7 +17,7 @@ import type { CustomResourceDefinition } from '../api/kinds.js';
 import type { KubeObject } from '../api/meta.js';
 import { apiVersionOf, defineResource, parseApiVersion, type ResourceInfo, type ScaleSubresource } from '../api/resources.js';
 import type { StructuralSchema } from '../api/schema.js';
-import type { JSONSchemaProps } from '../api/types/apiextensions.js';
+import type { CustomResourceColumnDefinition, JSONSchemaProps } from '../api/types/apiextensions.js';
 import { applySchemaDefaults, pruneUnknownFields, validateStructure } from './crd-schema.js';
 import { SchemaValidator } from './crd-validation.js';
 import type { KindStrategy } from './strategy.js';
@@ -35,6 +35,8 @@ export class CustomResourceVersion {
     readonly name: string,
     readonly schema: JSONSchemaProps | undefined,
     readonly scale: ScaleSubresource | undefined,
+    /** The version's `additionalPrinterColumns` (kubectl get's columns). */
+    readonly additionalPrinterColumns?: readonly CustomResourceColumnDefinition[],
   ) {}
 
   /** The schema request bodies are pruned with (see lib/api/decode). */
@@ -107,7 +109,7 @@ export function customResourceOf(info: ResourceInfo): CustomResource | undefined
 export function servedVersions(crd: CustomResourceDefinition): ResourceInfo[] {
   const spec = crd.spec!;
   const names = crd.status?.acceptedNames ?? spec.names;
-  const versions = new Map(spec.versions.map((v) => [v.name, new CustomResourceVersion(v.name, v.schema?.openAPIV3Schema, v.subresources?.scale)]));
+  const versions = new Map(spec.versions.map((v) => [v.name, new CustomResourceVersion(v.name, v.schema?.openAPIV3Schema, v.subresources?.scale, v.additionalPrinterColumns)]));
   const storageVersion = spec.versions.find((v) => v.storage)?.name ?? spec.versions[0]?.name ?? '';
   const terminating = !!crd.metadata?.deletionTimestamp;
   const crdName = crd.metadata?.name ?? '';

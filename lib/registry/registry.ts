@@ -54,6 +54,8 @@ export interface UpdateOptions extends WriteOptions {
   name?: string;
   /** `status` writes only the status; absent writes the main resource. */
   subresource?: 'status';
+  /** Server-side apply: take ownership of fields other managers own. */
+  force?: boolean;
 }
 
 /** Delete preconditions, as DeleteOptions.preconditions. */
@@ -140,12 +142,7 @@ export interface RegistryOptions {
   strategicMerge?: (info: ResourceInfo, current: KubeObject, patch: unknown) => unknown;
 }
 
-const SUPPORTED_PATCH_TYPES = [
-  'application/json-patch+json',
-  'application/merge-patch+json',
-  'application/strategic-merge-patch+json',
-  'application/apply-patch+yaml',
-];
+const SUPPORTED_PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json'];
 
 const NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 const GENERATE_NAME_ATTEMPTS = 8;
@@ -472,6 +469,31 @@ export class Registry {
 
   private isBuiltin(info: ResourceInfo): boolean {
     return this.builtinKinds.has(`${apiVersionOf(info)}/${info.kind}`);
+  }
+
+  /**
+   * Changes a stored object directly, below the strategy (no defaulting, no validation): for
+   * system subresources whose rules differ from the main resource's, such as `pods/binding`
+   * setting `spec.nodeName` on a pod whose spec is otherwise immutable. `mutate` may throw an
+   * ApiError to refuse; it is retried on conflicts with the latest object.
+   */
+  async mutateStored(info: ResourceInfo, namespace: string | undefined, name: string, mutate: (current: KubeObject) => KubeObject): Promise<KubeObject> {
+    this.checkName(info, name);
+    const key = objectKey(info, this.namespaceFor(info, namespace), name);
+    for (let attempt = 0; attempt < MAX_GUARANTEED_UPDATE_ATTEMPTS; attempt++) {
+      const current = await this.kvCall(() => this.kv.get(key));
+      if (!current) throw notFound(groupResource(info), name);
+      const next = mutate(decodeKeyValue(current));
+      const value = this.encodeChecked(next);
+      if (value === current.value) return decodeKeyValue(current);
+      try {
+        return decodeKeyValue(await this.kv.update(key, value, current.modRevision, current.lease ? { lease: current.lease } : {}));
+      } catch (err) {
+        if (isKVError(err, 'conflict')) continue;
+        throw storageError(err, info, name);
+      }
+    }
+    throw conflict(groupResource(info), name, 'too many concurrent updates; please try again');
   }
 
   // ---------------------------------------------------------------- delete

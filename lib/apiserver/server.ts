@@ -1,0 +1,276 @@
+/**
+ * The API server: kube-apiserver's REST API over a keelson Registry, so that kubectl,
+ * @kubernetes/client-node and any Kubernetes client work unchanged. Routes: `/version`,
+ * discovery (`/api`, `/apis`, their group/version lists, aggregated discovery), OpenAPI v2/v3,
+ * the probes, and every served resource — CRUD, watch, `status`, `scale`, `binding` and
+ * `finalize` subresources. HTTPS with bearer tokens when configured (see `keelson up`).
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { ApiError, methodNotAllowed } from '../api/errors.js';
+import type { ResourceInfo } from '../api/resources.js';
+import type { Registry } from '../registry/registry.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { isPublicPath, unauthorizedStatus } from './auth.js';
+import {
+  aggregatedDiscovery,
+  apiGroup,
+  apiGroupList,
+  apiResourceList,
+  apiVersions,
+  DISCOVERY_CONTENT_TYPES,
+  negotiateDiscovery,
+  versionInfo,
+} from './discovery.js';
+import {
+  handleCreate,
+  handleDelete,
+  handleDeleteCollection,
+  handleGet,
+  handleList,
+  handlePatch,
+  handleUpdate,
+  handleWatch,
+  noRoute,
+  type HandlerContext,
+} from './handlers.js';
+import { writeError, writeJson } from './http.js';
+import { openapiV2, openapiV3Document, openapiV3Index } from './openapi.js';
+import { parseRequestInfo, type RequestInfo } from './request-info.js';
+import { handleBinding, handleScale } from './subresources.js';
+
+/** Where the server logs (a pino logger fits). */
+export interface ApiServerLogger {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+/** Options of an {@link ApiServer}. */
+export interface ApiServerOptions {
+  registry: Registry;
+  /** Address to bind (default 127.0.0.1). */
+  host?: string;
+  /** Port (default 6443; 0 picks a free one). */
+  port?: number;
+  /** Serve HTTPS with this certificate (PEM); absent = plain HTTP. */
+  tls?: { cert: string; key: string };
+  /** Checks the Authorization header; absent = no authentication (tests, loopback). */
+  authenticate?: (authorization: string | undefined) => { user: string } | undefined;
+  /** Extra readiness checks for `/readyz` (default: always ready). */
+  ready?: () => string | undefined;
+  clock?: Clock;
+  logger?: ApiServerLogger;
+  /** Server-side timeout of watches that set none (default 30 min, randomised up to ×2, as kube's min-request-timeout). */
+  watchTimeoutMs?: number;
+}
+
+const quiet: ApiServerLogger = { info() {}, warn() {}, error() {} };
+
+/** kube-apiserver's API over a Registry. */
+export class ApiServer {
+  private server: Server | undefined;
+  private readonly clock: Clock;
+  private readonly logger: ApiServerLogger;
+  private readonly stopping = new AbortController();
+
+  constructor(private readonly options: ApiServerOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? quiet;
+  }
+
+  /** The registry served. */
+  get registry(): Registry {
+    return this.options.registry;
+  }
+
+  /** The port bound (after start). */
+  get port(): number {
+    const address = this.server?.address() as AddressInfo | null | undefined;
+    if (!address) throw new Error('the API server is not started');
+    return address.port;
+  }
+
+  /** The base URL clients use, e.g. `https://127.0.0.1:6443`. */
+  get url(): string {
+    const host = this.options.host ?? '127.0.0.1';
+    const shown = host.includes(':') ? `[${host}]` : host;
+    return `${this.options.tls ? 'https' : 'http'}://${shown}:${this.port}`;
+  }
+
+  /** Starts listening. */
+  async start(): Promise<void> {
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    this.server = this.options.tls ? createHttpsServer({ cert: this.options.tls.cert, key: this.options.tls.key }, handler) : createHttpServer(handler);
+    this.server.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.options.port ?? 6443, this.options.host ?? '127.0.0.1', () => {
+        this.server!.off('error', reject);
+        resolve();
+      });
+    });
+    this.logger.info({ url: this.url }, 'API server listening');
+  }
+
+  /** Stops accepting requests and ends open watches. */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    const server = this.server;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    this.server = undefined;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
+      if (isPublicPath(path)) return this.probe(path, res);
+      if (this.options.authenticate && !this.options.authenticate(req.headers.authorization)) {
+        writeJson(res, 401, unauthorizedStatus());
+        return;
+      }
+      if (await this.nonResource(req, res, path, url.searchParams)) return;
+      const request = parseRequestInfo(req.method ?? 'GET', path, url.searchParams);
+      if (!request) throw noRoute();
+      await this.resource(req, res, request, url.searchParams);
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.code >= 500) this.logger.warn({ err, method: req.method, url: req.url }, 'request failed');
+      writeError(res, err);
+    }
+  }
+
+  private probe(path: string, res: ServerResponse): void {
+    const failure = path.startsWith('/readyz') ? this.options.ready?.() : undefined;
+    res.writeHead(failure ? 500 : 200, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+    res.end(failure ? `[-]${failure}\nreadyz check failed\n` : 'ok');
+  }
+
+  /** Discovery, OpenAPI and /version; true if the path was one of them. */
+  private async nonResource(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<boolean> {
+    const types = this.registry.types;
+    const get = () => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed(`${req.method} is not supported on ${path}`);
+    };
+    if (path === '/version') {
+      get();
+      writeJson(res, 200, versionInfo());
+      return true;
+    }
+    if (path === '/api' || path === '/apis') {
+      get();
+      const mode = negotiateDiscovery(req.headers.accept);
+      if (mode !== 'legacy') {
+        writeJson(res, 200, aggregatedDiscovery(types, path === '/api' ? 'core' : 'apis', mode), { 'Content-Type': DISCOVERY_CONTENT_TYPES[mode] });
+      } else if (path === '/api') {
+        writeJson(res, 200, apiVersions(req.headers.host ?? '127.0.0.1'));
+      } else {
+        writeJson(res, 200, apiGroupList(types));
+      }
+      return true;
+    }
+    const discovery = /^\/(?:api\/(v[^/]+)|apis\/([^/]+)(?:\/([^/]+))?)$/.exec(path);
+    if (discovery) {
+      get();
+      const [, coreVersion, group, groupVersion] = discovery;
+      const body = coreVersion ? apiResourceList(types, '', coreVersion) : groupVersion ? apiResourceList(types, group!, groupVersion) : apiGroup(types, group!);
+      if (!body) throw noRoute();
+      writeJson(res, 200, body);
+      return true;
+    }
+    if (path === '/openapi/v2') {
+      get();
+      const accept = req.headers.accept ?? '';
+      if (accept && !/application\/json|\*\/\*/.test(accept)) {
+        throw new ApiError({ code: 406, reason: 'NotAcceptable', message: 'only application/json is served for /openapi/v2' });
+      }
+      writeJson(res, 200, openapiV2(types));
+      return true;
+    }
+    if (path === '/openapi/v3') {
+      get();
+      writeJson(res, 200, openapiV3Index(types));
+      return true;
+    }
+    if (path.startsWith('/openapi/v3/')) {
+      get();
+      const doc = openapiV3Document(types, path.slice('/openapi/v3/'.length));
+      if (!doc) throw noRoute();
+      writeJson(res, 200, doc, query.has('hash') ? { 'Cache-Control': 'public, immutable' } : {});
+      return true;
+    }
+    return false;
+  }
+
+  private async resource(req: IncomingMessage, res: ServerResponse, request: RequestInfo, query: URLSearchParams): Promise<void> {
+    const types = this.registry.types;
+    const info: ResourceInfo | undefined = types.forResource(request.group, request.version, request.resource);
+    if (!info) throw noRoute();
+    // A cluster-scoped kind has no route under /namespaces/<ns>/.
+    if (!info.namespaced && request.namespace) throw noRoute();
+    const ctx: HandlerContext = {
+      registry: this.registry,
+      req,
+      res,
+      request,
+      info,
+      query,
+      now: () => this.clock.now(),
+      watchTimeoutMs: this.options.watchTimeoutMs ?? 30 * 60_000,
+      serverSignal: this.stopping.signal,
+    };
+    if (info.group === '' && info.kind === 'Binding') {
+      const podInfo = types.forResource('', 'v1', 'pods');
+      if (!podInfo || request.name) throw noRoute();
+      return handleBinding(ctx, podInfo);
+    }
+    switch (request.subresource) {
+      case '':
+        break;
+      case 'status':
+        if (!info.subresources.status) throw noRoute();
+        break;
+      case 'scale':
+        if (!info.subresources.scale) throw noRoute();
+        return handleScale(ctx);
+      case 'binding':
+        if (info.group !== '' || info.kind !== 'Pod') throw noRoute();
+        return handleBinding(ctx, info);
+      case 'finalize':
+        if (info.group !== '' || info.kind !== 'Namespace' || request.verb !== 'update') throw noRoute();
+        break;
+      default:
+        throw noRoute();
+    }
+    const verb = request.verb;
+    if (!request.subresource && !info.verbs.includes(verb)) {
+      throw methodNotAllowed(`${verb} is not supported on ${info.plural}`);
+    }
+    if (request.subresource && verb !== 'get' && verb !== 'update' && verb !== 'patch') {
+      throw methodNotAllowed(`${verb} is not supported on ${info.plural}/${request.subresource}`);
+    }
+    switch (verb) {
+      case 'get':
+        return handleGet(ctx);
+      case 'list':
+        return handleList(ctx);
+      case 'watch':
+        return handleWatch(ctx);
+      case 'create':
+        return handleCreate(ctx);
+      case 'update':
+        return handleUpdate(ctx);
+      case 'patch':
+        return handlePatch(ctx);
+      case 'delete':
+        return handleDelete(ctx);
+      case 'deletecollection':
+        return handleDeleteCollection(ctx);
+    }
+  }
+}
