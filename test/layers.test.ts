@@ -16,9 +16,10 @@ const ALLOWED: Record<string, string[]> = {
   storage: ['util'],
   registry: ['api', 'storage', 'util'],
   client: ['api', 'registry', 'storage', 'util'],
+  apiserver: ['api', 'registry', 'storage', 'util'],
   runtime: ['api', 'client', 'util'],
-  testing: ['api', 'client', 'registry', 'runtime', 'storage', 'util'],
-  '.': ['api', 'client', 'registry', 'runtime', 'storage', 'util', 'testing'],
+  testing: ['api', 'apiserver', 'client', 'registry', 'runtime', 'storage', 'util'],
+  '.': ['api', 'apiserver', 'client', 'registry', 'runtime', 'storage', 'util', 'testing'],
 };
 
 function sourceFiles(dir: string): string[] {

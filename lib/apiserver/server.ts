@@ -36,7 +36,7 @@ import {
   type HandlerContext,
 } from './handlers.js';
 import { writeError, writeJson } from './http.js';
-import { openapiV2, openapiV3Document, openapiV3Index } from './openapi.js';
+import { openapiV2, openapiV3Index, openapiV3Served } from './openapi.js';
 import { parseRequestInfo, type RequestInfo } from './request-info.js';
 import { handleBinding, handleScale } from './subresources.js';
 
@@ -199,9 +199,15 @@ export class ApiServer {
     }
     if (path.startsWith('/openapi/v3/')) {
       get();
-      const doc = openapiV3Document(types, path.slice('/openapi/v3/'.length));
-      if (!doc) throw noRoute();
-      writeJson(res, 200, doc, query.has('hash') ? { 'Cache-Control': 'public, immutable' } : {});
+      const served = openapiV3Served(types, path.slice('/openapi/v3/'.length));
+      if (!served) throw noRoute();
+      // A hashed URL never changes: kubectl caches it on disk only with these headers.
+      const cache: Record<string, string> =
+        query.get('hash') === served.hash
+          ? { 'Cache-Control': 'public, immutable', Expires: new Date(this.clock.now() + 365 * 24 * 3600_000).toUTCString(), ETag: `"${served.hash}"` }
+          : { 'Cache-Control': 'no-cache, private', ETag: `"${served.hash}"` };
+      res.writeHead(200, { 'Content-Type': 'application/json', ...cache, 'Content-Length': Buffer.byteLength(served.body) });
+      res.end(served.body);
       return true;
     }
     return false;
@@ -248,6 +254,10 @@ export class ApiServer {
         throw noRoute();
     }
     const verb = request.verb;
+    if ((verb === 'update' || verb === 'patch') && !request.name) {
+      // There is no PUT or PATCH on a collection.
+      throw methodNotAllowed(`${verb} is not supported on a collection of ${info.plural}`);
+    }
     if (!request.subresource && !info.verbs.includes(verb)) {
       throw methodNotAllowed(`${verb} is not supported on ${info.plural}`);
     }
