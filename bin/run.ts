@@ -8,10 +8,15 @@ import type { Newable } from 'inversify';
 import type { LevelWithSilent } from 'pino';
 import { builtinControllers, selectControllers } from '../controllers/index.js';
 import { connect } from '../lib/client/connect.js';
-import type { StoreClient } from '../lib/client/store-client.js';
+import { existsSync } from 'node:fs';
+import { gvkOf } from '../lib/api/resources.js';
+import type { Client } from '../lib/client/client.js';
+import type { KubeClient } from '../lib/client/kube-client.js';
+import { StoreClient } from '../lib/client/store-client.js';
+import { controllerMetadata } from '../lib/runtime/decorators.js';
 import { installCrds } from '../lib/runtime/crd-gen.js';
 import { createLogger } from '../lib/runtime/logger.js';
-import { Manager } from '../lib/runtime/manager.js';
+import { Manager, type ManagerOptions } from '../lib/runtime/manager.js';
 import { CliError, loadModules } from './modules.js';
 
 /** Options of `keelson run`, as parsed. */
@@ -30,16 +35,43 @@ export interface RunOptions {
   logLevel: string;
 }
 
+/**
+ * How the manager learns kinds' scope and whether they are served: from the registry in-process,
+ * or from the API server's discovery (looked up now for every kind the controllers name).
+ */
+async function kindFacts(client: Client, controllers: Newable[]): Promise<Pick<ManagerOptions, 'resourceInfoFor' | 'isServed'>> {
+  if (client instanceof StoreClient) {
+    return {
+      resourceInfoFor: (gvk) => client.registry.types.forKind(gvk.apiVersion, gvk.kind),
+      isServed: (kind) => client.registry.types.resolve(kind) !== undefined,
+    };
+  }
+  const kube = client as KubeClient;
+  const served = new Set<string>();
+  for (const cls of controllers) {
+    const meta = controllerMetadata(cls);
+    for (const kind of [meta.options.for, ...(meta.options.owns ?? []), ...meta.watches.map((w) => w.kind)]) {
+      const gvk = gvkOf(kind);
+      if (await kube.resourceInfo(kind).then(() => true, () => false)) served.add(`${gvk.apiVersion}/${gvk.kind}`);
+    }
+  }
+  return {
+    resourceInfoFor: (gvk) => kube.cachedResourceInfo(gvk),
+    isServed: (kind) => {
+      const gvk = gvkOf(kind);
+      return served.has(`${gvk.apiVersion}/${gvk.kind}`);
+    },
+  };
+}
+
 /** Runs until stopped; rejects on a fatal error (the process then exits non-zero). */
 export async function runCommand(options: RunOptions): Promise<void> {
   if (options.store && options.kubeconfig) throw new CliError('--store and --kubeconfig are exclusive: choose one source', 2);
-  if (!options.store) {
-    throw new CliError(
-      options.kubeconfig || process.env.KUBECONFIG
-        ? 'running against a Kubernetes API server (--kubeconfig) is not available in this version yet; use --store sqlite:PATH | memory: | etcd://host:port'
-        : 'no source: pass --store sqlite:PATH | memory: | etcd://host:port',
-      2,
-    );
+  if (options.context && !options.kubeconfig && options.store) throw new CliError('--context applies to --kubeconfig, not --store', 2);
+  // With neither source flag: $KUBECONFIG, then .keelson/kubeconfig (what `keelson up` writes).
+  const kubeconfig = options.store ? undefined : (options.kubeconfig ?? (process.env.KUBECONFIG || (existsSync('.keelson/kubeconfig') ? '.keelson/kubeconfig' : undefined)));
+  if (!options.store && !kubeconfig) {
+    throw new CliError('no source: pass --store sqlite:PATH | memory: | etcd://host:port, or --kubeconfig FILE (or run `keelson up` first, which writes .keelson/kubeconfig)', 2);
   }
   let builtins: string[];
   try {
@@ -52,9 +84,12 @@ export async function runCommand(options: RunOptions): Promise<void> {
   if (controllers.length === 0) throw new CliError(`no @Controller classes exported by ${options.module.join(', ')} and no built-ins selected`);
 
   const logger = createLogger({ name: 'keelson', level: options.logLevel as LevelWithSilent });
-  const client = (await connect({ store: options.store }).catch((err: unknown) => {
-    throw new CliError(`cannot open store ${options.store}: ${err instanceof Error ? err.message : String(err)}`);
-  })) as StoreClient;
+  const source = options.store ? `store ${options.store}` : `kubeconfig ${kubeconfig}${options.context ? ` (context ${options.context})` : ''}`;
+  const client = await connect(
+    options.store ? { store: options.store } : { kubeconfig: kubeconfig!, ...(options.context ? { context: options.context } : {}) },
+  ).catch((err: unknown) => {
+    throw new CliError(`cannot connect to ${source}: ${err instanceof Error ? err.message : String(err)}`);
+  });
   const stop = new AbortController();
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -82,8 +117,7 @@ export async function runCommand(options: RunOptions): Promise<void> {
       leaderElection: options.leaderElect
         ? { name: options.leaderElectionId ?? `keelson-${firstModule.toLowerCase().replace(/[^a-z0-9.-]/g, '-')}`, namespace: options.leaderElectionNamespace }
         : false,
-      resourceInfoFor: (gvk) => client.registry.types.forKind(gvk.apiVersion, gvk.kind),
-      isServed: (kind) => client.registry.types.resolve(kind) !== undefined,
+      ...(await kindFacts(client, controllers)),
     });
     manager.add(...controllers);
     await manager.start(stop.signal);

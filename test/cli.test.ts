@@ -14,7 +14,7 @@ const root = join(dist, '..');
 
 function keelson(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(dist, 'bin/keelson.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(dist, 'bin/keelson.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: tmpdir(), env: { ...process.env, KUBECONFIG: '' } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -8,9 +8,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError, badRequest, methodNotAllowed, notFound, toApiError } from '../api/errors.js';
 import type { KubeObject, WatchEvent } from '../api/meta.js';
 import type { ResourceInfo } from '../api/resources.js';
+import type { Namespace } from '../api/kinds.js';
+import { finalizeNamespace } from '../registry/namespaces.js';
 import type { Registry, DeleteOptions as RegistryDeleteOptions } from '../registry/registry.js';
 import { compilePredicate } from '../registry/selection.js';
-import { dryRun, fieldValidation, intParam, negotiate, objectBody, patchType, queryFlag, readBody, readBodyBytes, warningHeaders, writeJson, type Negotiated } from './http.js';
+import { dryRun, fieldValidation, intParam, negotiate, objectBody, parseJson, patchType, queryFlag, readBody, readBodyBytes, warningHeaders, writeJson, type Negotiated } from './http.js';
 import type { RequestInfo } from './request-info.js';
 import { tableOfEvent, toTable } from './table.js';
 
@@ -154,12 +156,21 @@ export async function handleUpdate(ctx: HandlerContext): Promise<void> {
   const namespace = requireNamespace(ctx);
   const body = await jsonBody(ctx);
   const subresource = ctx.request.subresource;
-  if (subresource && subresource !== 'status' && subresource !== 'finalize') throw methodNotAllowed(`update is not supported on ${ctx.info.plural}/${subresource}`);
+  if (subresource === 'finalize') {
+    const namespace = parseJson(body) as Namespace;
+    if (namespace.metadata?.name && namespace.metadata.name !== ctx.request.name) {
+      throw badRequest(`the name of the object (${namespace.metadata.name}) does not match the name on the URL (${ctx.request.name})`);
+    }
+    const result = await finalizeNamespace(ctx.registry, { ...namespace, metadata: { ...namespace.metadata, name: ctx.request.name } }, { dryRun: dryRun(ctx.query) });
+    respondObject(ctx, 200, result.object, negotiated);
+    return;
+  }
+  if (subresource && subresource !== 'status') throw methodNotAllowed(`update is not supported on ${ctx.info.plural}/${subresource}`);
   const result = await ctx.registry.update(ctx.info, body, {
     ...writeOptions(ctx),
     name: ctx.request.name,
     ...(namespace ? { namespace } : {}),
-    ...(subresource ? { subresource: subresource as 'status' } : {}),
+    ...(subresource ? { subresource: 'status' as const } : {}),
   });
   respondObject(ctx, result.created ? 201 : 200, result.object, negotiated, result.warnings);
 }

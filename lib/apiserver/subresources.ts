@@ -95,7 +95,8 @@ export async function handleScale(ctx: HandlerContext): Promise<void> {
       else if (type === 'json') wanted = applyJsonPatch(scale, decodeJsonPatch(body)) as KubeObject;
       else if (type === 'merge' || type === 'strategic') wanted = applyMergePatch(scale, body) as KubeObject;
       else throw new ApiError({ code: 415, reason: 'UnsupportedMediaType', message: `${String(type)} patches are not supported on scale` });
-      const replicas = (wanted as { spec?: { replicas?: unknown } }).spec?.replicas;
+      // Go clients omit a zero replica count (omitempty): absent means 0, as kube decodes it.
+      const replicas = (wanted as { spec?: { replicas?: unknown } }).spec?.replicas ?? 0;
       if (typeof replicas !== 'number' || !Number.isInteger(replicas)) {
         throw badRequest(`Scale in version "v1" cannot be handled as a Scale: spec.replicas must be an integer`);
       }

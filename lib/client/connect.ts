@@ -8,6 +8,10 @@
  *
  * The store is compacted periodically (every 5 minutes, keeping that much history) and closed
  * by `client.close()`.
+ *
+ * A kubeconfig gives a KubeClient over that Kubernetes API server: `connect({ kubeconfig:
+ * '~/.kube/config', context: 'x' })`; `connect()` with no argument reads `$KUBECONFIG`, then
+ * `~/.kube/config`.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -17,6 +21,9 @@ import { ResourceTypes } from '../api/resources.js';
 import { builtinStrategies, decodeRequestBody, strategicMergeForBuiltin } from '../registry/builtin.js';
 import { CustomResourceRegistry } from '../registry/crd-registry.js';
 import type { CustomResourceDefinitionsOptions } from '../registry/crds.js';
+import { NamespaceLifecycle, SYSTEM_NAMESPACES, ensureNamespaces } from '../registry/admission/namespace-lifecycle.js';
+import { ServiceAllocation, type ServiceAllocationOptions } from '../registry/admission/service-allocation.js';
+import { NamespaceController, type NamespaceControllerOptions } from '../registry/namespaces.js';
 import type { RegistryOptions } from '../registry/registry.js';
 import { startCompactor } from '../storage/compactor.js';
 import { EtcdKV } from '../storage/etcd.js';
@@ -25,12 +32,17 @@ import { MemoryKV } from '../storage/memory.js';
 import { SqliteKV } from '../storage/sqlite.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { Client } from './client.js';
+import { KubeClient } from './kube-client.js';
 import { StoreClient } from './store-client.js';
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
   /** A store URL: `sqlite:PATH`, `memory:` or `etcd://host:port[,host:port…]`. */
   store?: string;
+  /** A kubeconfig file (`~` expanded) naming a Kubernetes API server; the default source. */
+  kubeconfig?: string;
+  /** The kubeconfig context to use (default: its current-context). */
+  context?: string;
   /** Time source (tests pass a fake clock). */
   clock?: Clock;
   /** Compaction interval in ms (default 5 min); 0 disables periodic compaction. */
@@ -39,6 +51,10 @@ export interface ConnectOptions {
   garbageCollection?: boolean;
   /** Interval of watch bookmarks in ms (default 60 s). */
   bookmarkIntervalMs?: number;
+  /** Namespace lifecycle (see {@link SystemOptions}); default on. */
+  namespaceLifecycle?: SystemOptions['namespaceLifecycle'];
+  /** Service IP and NodePort allocation (see {@link SystemOptions}); default on. */
+  serviceAllocation?: SystemOptions['serviceAllocation'];
 }
 
 /** Opens the KV store a URL names. */
@@ -63,27 +79,97 @@ export async function openStore(url: string, options: { clock?: Clock } = {}): P
 /**
  * A registry over a KV with the built-in kinds and their strategies, serving the custom kinds the
  * store's CRDs define: its `crds` controller is started here (`registry.crds.waitForKind` waits
- * for a kind) and stops by itself when the KV is closed.
+ * for a kind) and stops by itself when the KV is closed. So do the namespace lifecycle and the
+ * Service allocators it installs (`registry.system`, see {@link SystemOptions}).
  */
-export function createRegistry(kv: KV, options: Partial<RegistryOptions> & { crds?: CustomResourceDefinitionsOptions } = {}): CustomResourceRegistry {
+export function createRegistry(kv: KV, options: Partial<RegistryOptions> & { crds?: CustomResourceDefinitionsOptions } & SystemOptions = {}): SystemRegistry {
+  const { namespaceLifecycle, serviceAllocation, ...registryOptions } = options;
   const registry = new CustomResourceRegistry(kv, {
     types: options.types ?? new ResourceTypes(BUILTIN_RESOURCES),
     strategies: options.strategies ?? builtinStrategies,
     decode: options.decode ?? decodeRequestBody,
     strategicMerge: options.strategicMerge ?? strategicMergeForBuiltin,
-    ...options,
+    ...registryOptions,
   });
   void registry.crds.start();
-  return registry;
+  return Object.assign(registry, { system: startSystem(registry, { namespaceLifecycle, serviceAllocation }) });
 }
 
+// ---------------------------------------------------------------- namespace lifecycle & Service allocation
+
+/** What createRegistry runs besides the CRD controller; each `false` turns one off. */
+export interface SystemOptions {
+  /**
+   * The NamespaceLifecycle admission plugin, the system namespaces (created when absent) and the
+   * namespace controller (`controller: false` leaves deletion to another process). Default on.
+   */
+  namespaceLifecycle?:
+    | boolean
+    | { systemNamespaces?: readonly string[]; immortalNamespaces?: readonly string[]; controller?: NamespaceControllerOptions | false };
+  /** Service cluster IP and NodePort allocation (ranges, repair interval). Default on. */
+  serviceAllocation?: boolean | ServiceAllocationOptions;
+}
+
+/** The parts createRegistry started (absent when turned off); all stop by themselves when the KV closes. */
+export interface SystemParts {
+  namespaceLifecycle?: NamespaceLifecycle;
+  namespaces?: NamespaceController;
+  serviceAllocation?: ServiceAllocation;
+  /** Resolves once the system namespaces exist (or the store was closed); never rejects. */
+  ready: Promise<void>;
+  /** Stops them all (the admission plugins stay installed). */
+  stop(): Promise<void>;
+}
+
+/** The registry createRegistry returns. */
+export type SystemRegistry = CustomResourceRegistry & { readonly system: SystemParts };
+
+function startSystem(registry: CustomResourceRegistry, options: SystemOptions): SystemParts {
+  const abort = new AbortController();
+  const parts: SystemParts = { ready: Promise.resolve(), stop: async () => undefined };
+  const lifecycle = options.namespaceLifecycle ?? true;
+  if (lifecycle !== false) {
+    const config = lifecycle === true ? {} : lifecycle;
+    parts.ready = ensureNamespaces(registry, config.systemNamespaces ?? SYSTEM_NAMESPACES, { signal: abort.signal });
+    parts.namespaceLifecycle = new NamespaceLifecycle(registry, { ready: parts.ready, ...(config.immortalNamespaces ? { immortalNamespaces: config.immortalNamespaces } : {}) });
+    parts.namespaceLifecycle.start();
+    // First in the chain, as kube-apiserver orders its admission plugins.
+    registry.admission.unshift(parts.namespaceLifecycle);
+    if (config.controller !== false) {
+      parts.namespaces = new NamespaceController(registry, config.controller ?? {});
+      parts.namespaces.start();
+    }
+  }
+  const allocation = options.serviceAllocation ?? true;
+  if (allocation !== false) {
+    parts.serviceAllocation = new ServiceAllocation(registry, allocation === true ? {} : allocation);
+    void parts.serviceAllocation.start();
+    // Last: it allocates in `validate`, after every other plugin had its chance to refuse.
+    registry.admission.push(parts.serviceAllocation);
+  }
+  parts.stop = async () => {
+    abort.abort();
+    await Promise.all([parts.namespaceLifecycle?.stop(), parts.namespaces?.stop(), parts.serviceAllocation?.stop()]);
+  };
+  return parts;
+}
+
+// ---------------------------------------------------------------- end of namespace lifecycle & Service allocation
+
 /**
- * Connects to a source and returns a Client. With `store`, keelson's own store in-process.
- * (Connecting to a Kubernetes API server with `kubeconfig` comes with the existing-cluster source.)
+ * Connects to a source and returns a Client. With `store`, keelson's own store in-process;
+ * otherwise a Kubernetes API server through `kubeconfig` and `context` (default: `$KUBECONFIG`,
+ * then `~/.kube/config`).
  */
 export async function connect(options: ConnectOptions = {}): Promise<Client> {
   if (!options.store) {
-    throw badRequest('connect() needs a source: { store: "sqlite:PATH" | "memory:" | "etcd://host:port" }');
+    return KubeClient.fromKubeconfig(
+      { ...(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {}), ...(options.context !== undefined ? { context: options.context } : {}) },
+      { ...(options.clock ? { clock: options.clock } : {}) },
+    );
+  }
+  if (options.kubeconfig !== undefined || options.context !== undefined) {
+    throw badRequest('connect() takes one source: { store } or { kubeconfig, context }, not both');
   }
   const clock = options.clock ?? systemClock;
   const kv = await openStore(options.store, { clock });
@@ -91,6 +177,8 @@ export async function connect(options: ConnectOptions = {}): Promise<Client> {
     clock,
     ...(options.garbageCollection !== undefined ? { garbageCollection: options.garbageCollection } : {}),
     ...(options.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: options.bookmarkIntervalMs } : {}),
+    ...(options.namespaceLifecycle !== undefined ? { namespaceLifecycle: options.namespaceLifecycle } : {}),
+    ...(options.serviceAllocation !== undefined ? { serviceAllocation: options.serviceAllocation } : {}),
   });
   const interval = options.compactionIntervalMs ?? 5 * 60 * 1000;
   const compactor = interval > 0 ? startCompactor(kv, { intervalMs: interval, clock }) : undefined;
@@ -98,6 +186,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Client> {
   await registry.crds.waitForSync();
   return new StoreClient(registry, async () => {
     compactor?.stop();
+    await registry.system.stop();
     await registry.crds.stop();
     await kv.close();
   });

@@ -18,7 +18,7 @@ import { validateObjectMeta, validateObjectMetaUpdate } from '../api/validation.
 import { customResourceOf, customResourceStrategy } from './custom-resource.js';
 import type { BodyDecoder } from './registry.js';
 import { CLEANUP_FINALIZER } from './crd-status.js';
-import { keepSpecFinalizersPending, namespaceDeletionFinalizers, requireKubernetesFinalizer } from './namespaces.js';
+import { markNamespaceTerminating, namespaceHoldsDeletion, requireKubernetesFinalizer } from './namespaces.js';
 import { applyStrategicMergePatch } from './strategic-merge.js';
 import { contentOf, type GarbageCollectionPolicy, type KindStrategy } from './strategy.js';
 
@@ -126,7 +126,6 @@ export function builtinStrategies(info: ResourceInfo): KindStrategy {
       if (k === '/Namespace') {
         // spec.finalizers change only through the /finalize subresource (namespaces.ts).
         (obj as Json).spec = structuredClone((old as Json).spec);
-        keepSpecFinalizersPending(obj, old);
       }
     },
     prepareForStatusUpdate(obj, old) {
@@ -175,10 +174,10 @@ export function builtinStrategies(info: ResourceInfo): KindStrategy {
       return period < 0 ? 1 : period;
     },
     defaultGarbageCollectionPolicy: gcPolicy,
-    // apiextensions removes a CRD only after its custom resources are gone (see crds.ts); a
-    // namespace turns Terminating and stays while its spec.finalizers remain (see namespaces.ts).
-    deletionFinalizers: (obj) =>
-      k === 'apiextensions.k8s.io/CustomResourceDefinition' ? [CLEANUP_FINALIZER] : k === '/Namespace' ? namespaceDeletionFinalizers(obj) : [],
+    // apiextensions removes a CRD only after its custom resources are gone (see crds.ts).
+    deletionFinalizers: () => (k === 'apiextensions.k8s.io/CustomResourceDefinition' ? [CLEANUP_FINALIZER] : []),
+    // A namespace turns Terminating and stays while its spec.finalizers remain (see namespaces.ts).
+    ...(k === '/Namespace' ? { prepareForDelete: markNamespaceTerminating, holdsDeletion: namespaceHoldsDeletion } : {}),
     selectableFields(obj) {
       return fieldsOf(info, obj);
     },

@@ -542,11 +542,14 @@ export class Registry {
 
       const finalizersBefore = meta.finalizers ?? [];
       const finalizers = [...this.gcFinalizers(strategy, finalizersBefore, options)];
-      if (firstDeletion) for (const f of strategy.deletionFinalizers?.(obj) ?? []) if (!finalizers.includes(f)) finalizers.push(f);
+      if (firstDeletion) {
+        for (const f of strategy.deletionFinalizers?.(obj) ?? []) if (!finalizers.includes(f)) finalizers.push(f);
+        strategy.prepareForDelete?.(obj);
+      }
       const finalizersChanged = !sameSet(finalizers, finalizersBefore);
       if (finalizersChanged) meta.finalizers = finalizers;
       if (meta.finalizers && meta.finalizers.length === 0) delete meta.finalizers;
-      const pendingFinalizers = finalizers.length > 0;
+      const pendingFinalizers = finalizers.length > 0 || !!strategy.holdsDeletion?.(obj);
 
       if (graceful || pendingFinalizers || finalizersChanged) {
         if (!graceful && pendingFinalizers) {
@@ -732,7 +735,10 @@ export class Registry {
     delete meta.resourceVersion;
     // The last finalizer removed from an object being deleted: the update deletes it.
     const deleteNow =
-      !(meta.finalizers && meta.finalizers.length > 0) && !!oldMeta.deletionTimestamp && (oldMeta.deletionGracePeriodSeconds ?? 0) === 0;
+      !(meta.finalizers && meta.finalizers.length > 0) &&
+      !strategy.holdsDeletion?.(obj) &&
+      !!oldMeta.deletionTimestamp &&
+      (oldMeta.deletionGracePeriodSeconds ?? 0) === 0;
     if (meta.finalizers && meta.finalizers.length === 0) delete meta.finalizers;
     return { deleteNow };
   }

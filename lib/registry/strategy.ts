@@ -45,6 +45,13 @@ export interface KindStrategy {
   gracePeriodSeconds(obj: KubeObject, requested: number | undefined): number | undefined;
   /** Finalizers the kind puts on an object when it is first deleted (a CRD's cleanup finalizer). */
   deletionFinalizers?(obj: KubeObject): string[];
+  /** Changes the kind makes in the write that first marks an object deleted (a Namespace turns Terminating). */
+  prepareForDelete?(obj: KubeObject): void;
+  /**
+   * Whether the kind keeps a deleted object for reasons besides `metadata.finalizers` (a
+   * Namespace's `spec.finalizers`): the object is removed only once this is false too.
+   */
+  holdsDeletion?(obj: KubeObject): boolean;
   /** Default propagation when the delete request names none. */
   readonly defaultGarbageCollectionPolicy: GarbageCollectionPolicy;
   /** The field-selector fields of an object (`metadata.name`, `status.phase`, …). */

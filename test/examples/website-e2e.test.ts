@@ -14,7 +14,7 @@ import type { KubeObject } from '../../lib/api/meta.js';
 import type { KindRef } from '../../lib/api/resources.js';
 import { ReplicationController, Service } from '../../lib/api/kinds.js';
 import type { Client } from '../../lib/client/client.js';
-import { connect } from '../../lib/client/connect.js';
+import { connect, type ConnectOptions } from '../../lib/client/connect.js';
 import { Website } from '../../examples/website/website.js';
 import { EtcdServer } from '../harness/etcd.js';
 import { waitFor } from '../harness/wait.js';
@@ -24,7 +24,8 @@ const NS = 'default';
 
 interface Backend {
   name: string;
-  setup(): Promise<string>;
+  /** Prepares the source; returns the `keelson run` flags naming it and how the test connects. */
+  setup(): Promise<{ flags: string[]; connect: ConnectOptions }>;
   teardown(): Promise<void>;
 }
 
@@ -34,7 +35,8 @@ function sqliteBackend(): Backend {
     name: 'sqlite',
     async setup() {
       dir = mkdtempSync(join(tmpdir(), 'keelson-e2e-'));
-      return `sqlite:${join(dir, 'store.db')}`;
+      const store = `sqlite:${join(dir, 'store.db')}`;
+      return { flags: ['--store', store], connect: { store, compactionIntervalMs: 0 } };
     },
     async teardown() {
       rmSync(dir, { recursive: true, force: true });
@@ -48,7 +50,8 @@ function etcdBackend(): Backend {
     name: 'etcd',
     async setup() {
       server = await EtcdServer.start();
-      return `etcd://${server.endpoints.map((e) => e.replace(/^https?:\/\//, '')).join(',')}`;
+      const store = `etcd://${server.endpoints.map((e) => e.replace(/^https?:\/\//, '')).join(',')}`;
+      return { flags: ['--store', store], connect: { store, compactionIntervalMs: 0 } };
     },
     async teardown() {
       await server?.stop();
@@ -56,11 +59,40 @@ function etcdBackend(): Backend {
   };
 }
 
-function startOperator(store: string): { child: ChildProcess; output: () => string } {
+/** `keelson up` in its own process; the operator then runs against its API server with `--kubeconfig`. */
+function keelsonUpBackend(): Backend {
+  let dir = '';
+  let up: ChildProcess | undefined;
+  return {
+    name: 'keelson up + --kubeconfig',
+    async setup() {
+      dir = mkdtempSync(join(tmpdir(), 'keelson-e2e-up-'));
+      up = spawn(process.execPath, [join(dist, 'bin/keelson.js'), 'up', '--data-dir', dir, '--port', '0', '--metrics-port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      up.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+      up.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+      await waitFor(() => output.includes('keelson is up'), { timeoutMs: 30_000, what: 'keelson up' }).catch((err: Error) => {
+        throw new Error(`${err.message}\n${output}`);
+      });
+      const kubeconfig = join(dir, 'kubeconfig');
+      return { flags: ['--kubeconfig', kubeconfig], connect: { kubeconfig } };
+    },
+    async teardown() {
+      if (up && up.exitCode === null) {
+        const exited = new Promise((resolve) => up!.once('exit', resolve));
+        up.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function startOperator(flags: string[]): { child: ChildProcess; output: () => string } {
   const child = spawn(
     process.execPath,
-    [join(dist, 'bin/keelson.js'), 'run', '--module', join(dist, 'examples/website/website.js'), '--store', store, '--metrics-port', '0', '--log-level', 'warn'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    [join(dist, 'bin/keelson.js'), 'run', '--module', join(dist, 'examples/website/website.js'), ...flags, '--metrics-port', '0', '--log-level', 'warn'],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '' } },
   );
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
@@ -78,17 +110,16 @@ async function gone(client: Client, kind: KindRef<KubeObject>, name: string): Pr
   }
 }
 
-for (const backend of [sqliteBackend(), etcdBackend()]) {
+for (const backend of [sqliteBackend(), etcdBackend(), keelsonUpBackend()]) {
   describe(`Example operator under keelson run [${backend.name}]`, function () {
     this.timeout(60_000);
-    let store: string;
     let operator: { child: ChildProcess; output: () => string } | undefined;
     let client: Client;
 
     before(async () => {
-      store = await backend.setup();
-      operator = startOperator(store);
-      client = await connect({ store, compactionIntervalMs: 0 });
+      const source = await backend.setup();
+      operator = startOperator(source.flags);
+      client = await connect(source.connect);
     });
 
     after(async () => {

@@ -244,7 +244,7 @@ for (const backend of kvBackends) {
         const before = await snapshot(store);
         let error: unknown;
         try {
-          await testCase.run(store.client, existing);
+          await testCase.run(store.client as StoreClient, existing);
         } catch (err) {
           error = err;
         }

@@ -57,15 +57,15 @@ function names(events: WatchEvent[]): string[] {
   return events.map((e) => `${e.type}:${(e.object as KubeObject).metadata?.name ?? ''}`);
 }
 
-for (const backend of kvBackends) {
-  describe(`Registry semantics [${backend.name}]`, function () {
+for (const backend of kvBackends) for (const via of ['store', 'http'] as const) {
+  describe(`Client semantics [${backend.name}, ${via === 'store' ? 'StoreClient' : 'KubeClient over HTTP'}]`, function () {
     this.timeout(30_000);
     let store: TestStore;
 
     before(async () => backend.setup());
     after(async () => backend.teardown());
     beforeEach(async () => {
-      store = await openTestStore(backend, { bookmarkIntervalMs: 100 });
+      store = await openTestStore(backend, { bookmarkIntervalMs: 100 }, via);
     });
     afterEach(async () => store.close());
 
@@ -261,7 +261,7 @@ for (const backend of kvBackends) {
       });
 
       it(`refuses a strategic merge patch on a custom kind with 415 [${backend.name}]`, async () => {
-        const types = store.client.registry.types;
+        const types = store.registry.types;
         types.register(defineResource({ group: 'example.com', version: 'v1', kind: 'Widget' }));
         await store.client.create({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w', namespace: NS } });
         await expectApiError(store.client.patch({ apiVersion: 'example.com/v1', kind: 'Widget' }, 'w', { spec: {} }, { namespace: NS, type: 'strategic' }), 415, 'UnsupportedMediaType');

@@ -61,6 +61,7 @@ describe('CachedClient', () => {
     });
     await source.create(cm('a', '1', { app: 'web' }));
     await source.create(cm('b', '2', { app: 'db' }));
+    await source.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'other' } });
     await source.create(cm('c', '1', { app: 'web' }, 'other'));
     informers.informerFor(ConfigMap);
     informers.start();

