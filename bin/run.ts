@@ -5,7 +5,7 @@
  */
 import { basename, extname } from 'node:path';
 import type { Newable } from 'inversify';
-import type { LevelWithSilent } from 'pino';
+import { destination, type LevelWithSilent } from 'pino';
 import { builtinControllers, selectControllers } from '../controllers/index.js';
 import { connect } from '../lib/client/connect.js';
 import { existsSync } from 'node:fs';
@@ -83,7 +83,7 @@ export async function runCommand(options: RunOptions): Promise<void> {
   const controllers: Newable[] = [...loaded.controllers, ...builtins.flatMap((name) => [...builtinControllers[name]!])];
   if (controllers.length === 0) throw new CliError(`no @Controller classes exported by ${options.module.join(', ')} and no built-ins selected`);
 
-  const logger = createLogger({ name: 'keelson', level: options.logLevel as LevelWithSilent });
+  const logger = createLogger({ name: 'keelson', level: options.logLevel as LevelWithSilent, destination: destination(2) });
   const source = options.store ? `store ${options.store}` : `kubeconfig ${kubeconfig}${options.context ? ` (context ${options.context})` : ''}`;
   const client = await connect(
     options.store ? { store: options.store } : { kubeconfig: kubeconfig!, ...(options.context ? { context: options.context } : {}) },

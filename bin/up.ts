@@ -8,7 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Newable } from 'inversify';
-import type { LevelWithSilent } from 'pino';
+import { destination, type LevelWithSilent } from 'pino';
 import { builtinControllers, selectControllers } from '../controllers/index.js';
 import { checkBindSafety, createAuthenticator, ensureToken } from '../lib/apiserver/auth.js';
 import { writeKubeconfig } from '../lib/apiserver/kubeconfig.js';
@@ -48,7 +48,7 @@ export async function upCommand(options: UpOptions): Promise<void> {
   }
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const logger = createLogger({ name: 'keelson', level: options.logLevel as LevelWithSilent });
+  const logger = createLogger({ name: 'keelson', level: options.logLevel as LevelWithSilent, destination: destination(2) });
   const storeUrl = options.store ?? `sqlite:${join(dataDir, 'keelson.db')}`;
 
   const hosts = [...new Set(['127.0.0.1', 'localhost', '::1', options.bindAddress].filter((h) => h !== '0.0.0.0' && h !== '::'))];

@@ -1,8 +1,8 @@
 /**
  * Quick start: keelson's store on embedded SQLite, used exactly like the Kubernetes API.
  *
- *   npm start                      # runs this file against ./.keelson/quickstart.db
- *   KEELSON_STORE=memory: npm start
+ *   npm run quickstart             # runs this file against ./.keelson/quickstart.db
+ *   KEELSON_STORE=memory: npm run quickstart
  *
  * It creates ConfigMaps, watches them, shows optimistic concurrency (a stale write is a 409
  * Conflict, retried on the fresh object), lists with a label selector and a page size, and

@@ -29,6 +29,10 @@ export type {
   WriteOptions,
 } from './client/client.js';
 export { StoreClient } from './client/store-client.js';
+export { KubeClient, type KubeClientOptions } from './client/kube-client.js';
+
+// The Kubernetes-compatible API server over keelson's store (what `keelson up` runs).
+export { ApiServer, type ApiServerOptions } from './apiserver/server.js';
 
 // Errors.
 export {

@@ -8,12 +8,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
+import { ApiServer } from '../lib/apiserver/server.js';
+import { createRegistry } from '../lib/client/connect.js';
+import { StoreClient } from '../lib/client/store-client.js';
+import { MemoryKV } from '../lib/storage/memory.js';
 
 const dist = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-function run(script: string, env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(script: string, env: Record<string, string>, timeoutMs = 20_000, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [join(dist, script)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(dist, script), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -36,6 +42,41 @@ describe('Examples', function () {
     dir = mkdtempSync(join(tmpdir(), 'keelson-example-'));
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('cluster-watch lists pods through a kubeconfig (the existing-cluster source)', async () => {
+    const kv = new MemoryKV();
+    const registry = createRegistry(kv);
+    const store = new StoreClient(registry, async () => {
+      await (registry as { system?: { stop(): Promise<void> } }).system?.stop();
+      await registry.crds.stop();
+      await kv.close();
+    });
+    const server = new ApiServer({ registry, port: 0 });
+    await server.start();
+    try {
+      await (registry as { system?: { ready?: Promise<unknown> } }).system?.ready;
+      await store.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default' }, spec: { containers: [{ name: 'c', image: 'nginx' }] } } as never);
+      const kubeconfig = join(dir, 'kubeconfig');
+      writeFileSync(
+        kubeconfig,
+        stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [{ name: 'k', cluster: { server: server.url } }],
+          users: [{ name: 'k', user: {} }],
+          contexts: [{ name: 'k', context: { cluster: 'k', user: 'k' } }],
+          'current-context': 'k',
+        }),
+      );
+      const { code, stdout, stderr } = await run('examples/cluster-watch.js', {}, 20_000, ['--kubeconfig', kubeconfig, '--once']);
+      expect(code, stderr).to.equal(0);
+      expect(stdout).to.match(/^1 pods at resourceVersion \d+$/m);
+      expect(stdout).to.contain('  default/web Pending');
+    } finally {
+      await server.stop();
+      await store.close();
+    }
+  });
 
   it('quickstart runs on embedded SQLite, twice on the same file', async () => {
     const env = { KEELSON_STORE: `sqlite:${join(dir, 'quickstart.db')}` };
