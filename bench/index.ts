@@ -5,12 +5,13 @@
  * Goals that are missed are reported, not fatal; the exit code is non-zero only when a
  * measurement failed or the filter matched nothing.
  */
+import { apiserverBenchmark } from './apiserver.js';
 import { Cleanup, machineHeader, Reporter, type Benchmark } from './harness.js';
 import { reconcileBenchmark } from './reconcile.js';
 import { storageBenchmark } from './storage.js';
 
 /** Every benchmark module, in the order they run. */
-export const benchmarks: readonly Benchmark[] = [storageBenchmark, reconcileBenchmark];
+export const benchmarks: readonly Benchmark[] = [storageBenchmark, reconcileBenchmark, apiserverBenchmark];
 
 /** Runs the benchmarks matching `filters` (all when empty); resolves with the process exit code. */
 export async function main(filters: readonly string[]): Promise<number> {

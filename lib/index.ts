@@ -81,6 +81,9 @@ export type * from './api/types/coordination.js';
 export type * from './api/types/apiextensions.js';
 export { apiVersionOf, defineResource, gvkOf, type KindRef, type ResourceInfo, type ResourceSpec } from './api/resources.js';
 
+// Quantities.
+export { milliValue, parseQuantity, quantityValue } from './api/quantity.js';
+
 // Selectors.
 export { LabelSelectorMatcher, parseLabelSelector, selectorFromObject, selectorFromSet } from './api/labels.js';
 export { FieldSelector, parseFieldSelector } from './api/fields.js';

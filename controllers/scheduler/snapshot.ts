@@ -1,0 +1,133 @@
+/**
+ * Building the scheduler's view of the cluster: nodes with the pods on them and the resources
+ * those pods request, as kube-scheduler's NodeInfo computes them (a pod's request is the larger
+ * of the sum of its containers' and the largest init container's, plus overhead).
+ */
+import { milliValue, quantityValue, type Node, type Pod } from '../../lib/index.js';
+import type { NodeInfo, Resources, Snapshot } from './framework.js';
+
+type Quantities = Record<string, string | number> | undefined;
+
+/** No resources. */
+export function emptyResources(): Resources {
+  return { milliCPU: 0, memory: 0, pods: 0, scalar: {} };
+}
+
+function addQuantities(into: Resources, quantities: Quantities, sign = 1): void {
+  for (const [name, value] of Object.entries(quantities ?? {})) {
+    if (name === 'cpu') into.milliCPU += sign * (milliValue(value) ?? 0);
+    else if (name === 'memory') into.memory += sign * (quantityValue(value) ?? 0);
+    else if (name === 'pods') into.pods += sign * (quantityValue(value) ?? 0);
+    else into.scalar[name] = (into.scalar[name] ?? 0) + sign * (quantityValue(value) ?? 0);
+  }
+}
+
+function max(a: Resources, b: Resources): Resources {
+  const scalar: Record<string, number> = { ...a.scalar };
+  for (const [k, v] of Object.entries(b.scalar)) scalar[k] = Math.max(scalar[k] ?? 0, v);
+  return { milliCPU: Math.max(a.milliCPU, b.milliCPU), memory: Math.max(a.memory, b.memory), pods: Math.max(a.pods, b.pods), scalar };
+}
+
+interface ContainerLike {
+  resources?: { requests?: Quantities; limits?: Quantities };
+  restartPolicy?: string;
+}
+
+function containerRequests(container: ContainerLike): Resources {
+  const r = emptyResources();
+  addQuantities(r, container.resources?.requests ?? container.resources?.limits);
+  return r;
+}
+
+/**
+ * What a pod requests: max(sum of containers (+ sidecar init containers), each regular init
+ * container) + overhead. `pods` is 1 (the pod itself takes a pod slot).
+ */
+export function podRequests(pod: Pod): Resources {
+  const spec = (pod.spec ?? {}) as { containers?: ContainerLike[]; initContainers?: ContainerLike[]; overhead?: Quantities };
+  const sum = emptyResources();
+  for (const c of spec.containers ?? []) {
+    const r = containerRequests(c);
+    sum.milliCPU += r.milliCPU;
+    sum.memory += r.memory;
+    for (const [k, v] of Object.entries(r.scalar)) sum.scalar[k] = (sum.scalar[k] ?? 0) + v;
+  }
+  let result = sum;
+  let sidecars = emptyResources();
+  for (const init of spec.initContainers ?? []) {
+    const r = containerRequests(init);
+    if (init.restartPolicy === 'Always') {
+      // A sidecar keeps running: it adds to everything after it.
+      sidecars = { milliCPU: sidecars.milliCPU + r.milliCPU, memory: sidecars.memory + r.memory, pods: 0, scalar: { ...sidecars.scalar } };
+      result = { ...result, milliCPU: result.milliCPU + r.milliCPU, memory: result.memory + r.memory };
+    } else {
+      result = max(result, { milliCPU: r.milliCPU + sidecars.milliCPU, memory: r.memory + sidecars.memory, pods: 0, scalar: r.scalar });
+    }
+  }
+  addQuantities(result, spec.overhead);
+  result.pods = 1;
+  return result;
+}
+
+function allocatableOf(node: Node): Resources {
+  const status = (node.status ?? {}) as { allocatable?: Quantities; capacity?: Quantities };
+  const r = emptyResources();
+  addQuantities(r, status.allocatable ?? status.capacity);
+  return r;
+}
+
+/** Host ports a pod uses: `protocol/hostIP/port`. */
+export function podHostPorts(pod: Pod): string[] {
+  const ports: string[] = [];
+  const containers = ((pod.spec ?? {}) as { containers?: { ports?: { hostPort?: number; hostIP?: string; protocol?: string }[] }[] }).containers ?? [];
+  for (const c of containers) {
+    for (const p of c.ports ?? []) {
+      if (p.hostPort) ports.push(`${p.protocol ?? 'TCP'}/${p.hostIP || '0.0.0.0'}/${p.hostPort}`);
+    }
+  }
+  return ports;
+}
+
+/** A pod that no longer takes room on its node. */
+export function isTerminated(pod: Pod): boolean {
+  const phase = (pod.status as { phase?: string } | undefined)?.phase;
+  return phase === 'Succeeded' || phase === 'Failed';
+}
+
+/** A mutable NodeInfo, for building snapshots and assuming pods. */
+export class MutableNodeInfo implements NodeInfo {
+  readonly pods: Pod[] = [];
+  readonly requested: Resources = emptyResources();
+  readonly usedPorts = new Set<string>();
+  readonly allocatable: Resources;
+
+  constructor(readonly node: Node) {
+    this.allocatable = allocatableOf(node);
+  }
+
+  /** Adds a pod (bound or assumed) to the node. */
+  addPod(pod: Pod): void {
+    this.pods.push(pod);
+    const r = podRequests(pod);
+    this.requested.milliCPU += r.milliCPU;
+    this.requested.memory += r.memory;
+    this.requested.pods += 1;
+    for (const [k, v] of Object.entries(r.scalar)) this.requested.scalar[k] = (this.requested.scalar[k] ?? 0) + v;
+    for (const port of podHostPorts(pod)) this.usedPorts.add(port);
+  }
+}
+
+/** A snapshot of `nodes` with `pods` placed by their `spec.nodeName` (terminated pods ignored). */
+export function buildSnapshot(nodes: readonly Node[], pods: readonly Pod[]): Snapshot & { infos: Map<string, MutableNodeInfo> } {
+  const infos = new Map<string, MutableNodeInfo>();
+  for (const node of [...nodes].sort((a, b) => (a.metadata!.name! < b.metadata!.name! ? -1 : 1))) infos.set(node.metadata!.name!, new MutableNodeInfo(node));
+  const placed: Pod[] = [];
+  for (const pod of pods) {
+    const nodeName = (pod.spec as { nodeName?: string } | undefined)?.nodeName;
+    if (!nodeName || isTerminated(pod)) continue;
+    placed.push(pod);
+    infos.get(nodeName)?.addPod(pod);
+  }
+  const list = [...infos.values()];
+  return { nodes: list, pods: placed, get: (name) => infos.get(name), infos };
+}
