@@ -86,7 +86,9 @@ export async function runCommand(options: RunOptions): Promise<void> {
   const logger = createLogger({ name: 'keelson', level: options.logLevel as LevelWithSilent, destination: destination(2) });
   const source = options.store ? `store ${options.store}` : `kubeconfig ${kubeconfig}${options.context ? ` (context ${options.context})` : ''}`;
   const client = await connect(
-    options.store ? { store: options.store } : { kubeconfig: kubeconfig!, ...(options.context ? { context: options.context } : {}) },
+    options.store
+      ? { store: options.store, garbageCollection: builtins.includes('gc') }
+      : { kubeconfig: kubeconfig!, ...(options.context ? { context: options.context } : {}) },
   ).catch((err: unknown) => {
     throw new CliError(`cannot connect to ${source}: ${err instanceof Error ? err.message : String(err)}`);
   });

@@ -58,7 +58,8 @@ export async function upCommand(options: UpOptions): Promise<void> {
   const kv = await openStore(storeUrl).catch((err: unknown) => {
     throw new CliError(`cannot open store ${storeUrl}: ${err instanceof Error ? err.message : String(err)}`);
   });
-  const registry = createRegistry(kv) as CustomResourceRegistry;
+  // The orphan/foreground finalizers of deletes only make sense when a garbage collector runs.
+  const registry = createRegistry(kv, { garbageCollection: selected.includes('gc') }) as CustomResourceRegistry;
   const client = new StoreClient(registry, async () => {
     await registry.crds.stop();
     await kv.close();

@@ -70,4 +70,16 @@ describe('Layering', () => {
     }
     expect(offenders).to.deep.equal([]);
   });
+
+  it('controllers/ use only the public entry of lib/ (lib/index.ts), as a user would', () => {
+    const controllerFiles = sourceFiles(join(root, 'controllers'));
+    expect(controllerFiles.length).to.be.greaterThan(0);
+    const offenders = controllerFiles.flatMap((file) =>
+      relativeImports(file)
+        .map((s) => relative(root, resolve(dirname(file), s)))
+        .filter((target) => !target.startsWith('controllers/') && target !== 'lib/index.js')
+        .map((target) => `${relative(root, file)} → ${target}`),
+    );
+    expect(offenders).to.deep.equal([]);
+  });
 });
