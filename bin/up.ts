@@ -14,10 +14,9 @@ import { checkBindSafety, createAuthenticator, ensureToken } from '../lib/apiser
 import { writeKubeconfig } from '../lib/apiserver/kubeconfig.js';
 import { ensurePki } from '../lib/apiserver/pki.js';
 import { ApiServer } from '../lib/apiserver/server.js';
-import { createRegistry, openStore } from '../lib/client/connect.js';
-import { StoreClient } from '../lib/client/store-client.js';
+import { connect } from '../lib/client/connect.js';
+import type { StoreClient } from '../lib/client/store-client.js';
 import type { CustomResourceRegistry } from '../lib/registry/crd-registry.js';
-import { startCompactor } from '../lib/storage/compactor.js';
 import { createLogger } from '../lib/runtime/logger.js';
 import { Manager } from '../lib/runtime/manager.js';
 import { CliError } from './modules.js';
@@ -55,16 +54,11 @@ export async function upCommand(options: UpOptions): Promise<void> {
   const pki = await ensurePki(join(dataDir, 'pki'), { hosts });
   const token = await ensureToken(join(dataDir, 'pki'));
 
-  const kv = await openStore(storeUrl).catch((err: unknown) => {
-    throw new CliError(`cannot open store ${storeUrl}: ${err instanceof Error ? err.message : String(err)}`);
-  });
   // The orphan/foreground finalizers of deletes only make sense when a garbage collector runs.
-  const registry = createRegistry(kv, { garbageCollection: selected.includes('gc') }) as CustomResourceRegistry;
-  const client = new StoreClient(registry, async () => {
-    await registry.crds.stop();
-    await kv.close();
-  });
-  const compactor = startCompactor(kv);
+  const client = (await connect({ store: storeUrl, garbageCollection: selected.includes('gc') }).catch((err: unknown) => {
+    throw new CliError(`cannot open store ${storeUrl}: ${err instanceof Error ? err.message : String(err)}`);
+  })) as StoreClient;
+  const registry = client.registry as CustomResourceRegistry;
   const stop = new AbortController();
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -95,7 +89,6 @@ export async function upCommand(options: UpOptions): Promise<void> {
   });
   manager.add(...controllers);
   try {
-    await registry.crds.waitForSync();
     await server.start().catch((err: unknown) => {
       throw new CliError(`cannot serve on ${options.bindAddress}:${options.port}: ${err instanceof Error ? err.message : String(err)}`);
     });
@@ -122,7 +115,6 @@ export async function upCommand(options: UpOptions): Promise<void> {
     process.off('SIGTERM', onSignal);
     await manager.stop();
     await server.stop();
-    compactor.stop();
     await client.close();
     logger.info('stopped');
   }
