@@ -4,9 +4,15 @@
  * with keelson's public API only, exactly as a user would write it.
  */
 import type { Newable } from 'inversify';
+import { ReplicationReconciler } from './replication/index.js';
 
-/** Built-in controllers by name; `keelson up` runs all of them, `keelson run` none unless asked. */
-export const builtinControllers: Readonly<Record<string, readonly Newable[]>> = {};
+/**
+ * Built-in controllers by name (the folder each lives in); `keelson up` runs all of them,
+ * `keelson run` none unless asked.
+ */
+export const builtinControllers: Readonly<Record<string, readonly Newable[]>> = {
+  replication: [ReplicationReconciler],
+};
 
 /**
  * Resolves a `--controllers` value to the built-in controller names it selects. Unknown names

@@ -739,7 +739,7 @@ export class Registry {
       !strategy.holdsDeletion?.(obj) &&
       !!oldMeta.deletionTimestamp &&
       (oldMeta.deletionGracePeriodSeconds ?? 0) === 0;
-    if (meta.finalizers && meta.finalizers.length === 0) delete meta.finalizers;
+    dropEmptyMetadata(meta);
     return { deleteNow };
   }
 
@@ -751,6 +751,7 @@ export class Registry {
     delete meta.deletionGracePeriodSeconds;
     if (strategy.tracksGeneration) meta.generation = 1;
     else delete meta.generation;
+    dropEmptyMetadata(meta);
     obj.apiVersion = apiVersionOf(strategy.info);
     obj.kind = strategy.info.kind;
   }
@@ -834,6 +835,20 @@ export class Registry {
   static decodeAt(value: string, revision: number): KubeObject {
     return decodeObject(value, revision);
   }
+}
+
+/**
+ * Empty metadata lists and maps are absent, as kube's encoding (`omitempty`) stores them: a
+ * client that clears its labels or owner references reads back no field, not `[]` or `{}`.
+ */
+function dropEmptyMetadata(meta: ObjectMeta): void {
+  for (const field of ['labels', 'annotations', 'ownerReferences', 'finalizers', 'managedFields'] as const) {
+    const value = meta[field] as unknown;
+    if (value === null || (Array.isArray(value) && value.length === 0) || (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0)) {
+      delete meta[field];
+    }
+  }
+  if (meta.generateName === '') delete meta.generateName;
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
