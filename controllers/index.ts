@@ -4,6 +4,8 @@
  * with keelson's public API only, exactly as a user would write it.
  */
 import type { Newable } from 'inversify';
+import { EndpointsController } from './endpoints/index.js';
+import { GarbageCollector } from './gc/index.js';
 import { ReplicationReconciler } from './replication/index.js';
 
 /**
@@ -12,6 +14,8 @@ import { ReplicationReconciler } from './replication/index.js';
  */
 export const builtinControllers: Readonly<Record<string, readonly Newable[]>> = {
   replication: [ReplicationReconciler],
+  endpoints: [EndpointsController],
+  gc: [GarbageCollector],
 };
 
 /**

@@ -98,12 +98,12 @@ export { EtcdKV } from './storage/etcd.js';
 export { SystemClock, systemClock, type TimerHandle } from './util/clock.js';
 
 // Controllers: decorators, dependency injection tokens, the manager.
-export { ApiReader, Client, Clock, Logger } from './runtime/tokens.js';
+export { ApiReader, Client, Clock, Logger, MetricsToken } from './runtime/tokens.js';
 export { Controller, Index, Resource, Watches, DecoratorError, type ControllerOptions, type PrinterColumn, type ResourceOptions } from './runtime/decorators.js';
 export { Field, type FieldOptions, type FieldType } from './runtime/schema-decorators.js';
 export { TerminalError, isTerminalError, requestFor, type Predicate, type ReconcileContext, type ReconcileRequest, type Reconciler, type Result } from './runtime/types.js';
 export { generationChanged, labelsChanged, annotationsChanged, resourceVersionChanged, and, or, not } from './runtime/predicates.js';
-export { Manager, type LeaderElectionOptions, type ManagerOptions } from './runtime/manager.js';
+export { Manager, type LeaderElectionOptions, type ManagerOptions, type Runnable } from './runtime/manager.js';
 export { EventRecorder, ClientEventRecorder, type EventType } from './runtime/events.js';
 export {
   addFinalizer,

@@ -5,7 +5,7 @@
  * `@Resource` class) or `{ apiVersion, kind }`. Every failure is an `ApiError` carrying the
  * Kubernetes Status.
  */
-import type { KindRef } from '../api/resources.js';
+import type { KindRef, ResourceInfo } from '../api/resources.js';
 import type { KubeList, KubeObject, LabelSelector, WatchEvent } from '../api/meta.js';
 import type { Status } from '../api/errors.js';
 
@@ -114,6 +114,11 @@ export interface Client {
    * it is gone, the object or a Success Status depending on the kind — as the Kubernetes API does.
    */
   delete<T extends KubeObject>(kind: KindRef<T>, name: string, options?: DeleteOptions): Promise<T | Status>;
+  /**
+   * Every kind the source serves (discovery): built-ins and the kinds of established CRDs, each
+   * in its preferred version. Optional for other Client implementations.
+   */
+  serverResources?(): Promise<ResourceInfo[]>;
   /** Releases connections and stops watches started through this client. */
   close(): Promise<void>;
 }

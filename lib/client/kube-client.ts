@@ -224,6 +224,20 @@ export class KubeClient implements Client {
   }
 
   /** Stops every watch (waiting for their streams to be released), aborts requests in flight, closes connections. */
+  async serverResources(): Promise<ResourceInfo[]> {
+    this.checkOpen();
+    const core = await this.transport.json<{ versions?: string[] }>({ method: 'GET', path: '/api' });
+    const groups = await this.transport.json<{ groups?: { preferredVersion?: { groupVersion: string }; versions?: { groupVersion: string }[] }[] }>({
+      method: 'GET',
+      path: '/apis',
+    });
+    const groupVersions = [
+      ...(core.versions ?? ['v1']),
+      ...(groups.groups ?? []).map((g) => g.preferredVersion?.groupVersion ?? g.versions?.[0]?.groupVersion).filter((v): v is string => !!v),
+    ];
+    return this.discovery.all(groupVersions);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

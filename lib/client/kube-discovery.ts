@@ -68,6 +68,24 @@ export class KubeDiscovery {
     return find(this.lists.get(gvk.apiVersion), gvk);
   }
 
+  /**
+   * Every kind the server serves, in the preferred version of each group (fresh lists:
+   * `groupVersions` comes from `/api` and `/apis`).
+   */
+  async all(groupVersions: readonly string[]): Promise<ResourceInfo[]> {
+    const infos: ResourceInfo[] = [];
+    for (const apiVersion of groupVersions) {
+      this.lists.delete(apiVersion);
+      const list = await this.load(apiVersion);
+      for (const resource of list?.resources ?? []) {
+        if (resource.name.includes('/')) continue;
+        const info = find(list, { apiVersion, kind: resource.kind });
+        if (info) infos.push(info);
+      }
+    }
+    return infos;
+  }
+
   /** Forgets a group version's list (its paths answered 404). */
   invalidate(apiVersion: string): void {
     this.lists.delete(apiVersion);

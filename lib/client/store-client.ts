@@ -6,6 +6,7 @@
 import { badRequest, type Status } from '../api/errors.js';
 import type { KubeList, KubeObject, WatchEvent } from '../api/meta.js';
 import type { KindRef, ResourceInfo } from '../api/resources.js';
+import { createBinding, isBinding } from '../registry/binding.js';
 import type { Registry } from '../registry/registry.js';
 import { compilePredicate } from '../registry/selection.js';
 import type { Client, CreateOptions, DeleteOptions, GetOptions, ListOptions, PatchOptions, WatchOptions, WriteOptions } from './client.js';
@@ -64,6 +65,13 @@ export class StoreClient implements Client {
 
   async create<T extends KubeObject>(obj: T, options: CreateOptions = {}): Promise<T> {
     const info = this.kindOf(obj);
+    // A Binding is not stored: it binds a pod to a node and answers a 201 Status, as over HTTP.
+    if (isBinding(obj)) {
+      return (await createBinding(this.registry, asJson(obj), {
+        ...(options.namespace ? { namespace: options.namespace } : {}),
+        ...(options.dryRun ? { dryRun: true } : {}),
+      })) as unknown as T;
+    }
     const result = await this.registry.create(info, asJson(obj), {
       ...writeOptions(options),
       ...(options.namespace ?? obj.metadata?.namespace ? { namespace: options.namespace ?? obj.metadata?.namespace } : {}),
@@ -97,6 +105,17 @@ export class StoreClient implements Client {
       ...(options.dryRun ? { dryRun: true } : {}),
     });
     return result.object as T | Status;
+  }
+
+  async serverResources(): Promise<ResourceInfo[]> {
+    // One entry per group and kind: the first served version of a multi-version CRD stands for it.
+    const seen = new Set<string>();
+    return this.registry.types.all().filter((info) => {
+      const key = `${info.group}/${info.kind}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
   }
 
   async close(): Promise<void> {

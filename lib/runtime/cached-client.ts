@@ -142,6 +142,11 @@ export class CachedClient implements Client {
   }
 
   /** Closes the delegate (the informers belong to their InformerCache, which stops them). */
+  /** Discovery, from the source. */
+  serverResources(): Promise<ResourceInfo[]> {
+    return this.delegate.serverResources ? this.delegate.serverResources() : Promise.resolve([]);
+  }
+
   close(): Promise<void> {
     return this.delegate.close();
   }

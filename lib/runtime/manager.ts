@@ -67,6 +67,16 @@ export interface ManagerOptions {
   resourceInfoFor?: (gvk: { apiVersion: string; kind: string }) => ResourceInfo | undefined;
 }
 
+/**
+ * A controller that also does work besides reconciling may implement these: `start` runs once
+ * the caches synced and leadership is won (its signal aborts when the manager stops), `stop`
+ * is awaited before the caches stop.
+ */
+export interface Runnable {
+  start?(signal: AbortSignal): void | Promise<void>;
+  stop?(): void | Promise<void>;
+}
+
 /** Runs controllers; see the file header. */
 export class Manager {
   /** The container: bind your own services here before `start` (`manager.container.bind(X).toSelf()`). */
@@ -78,7 +88,9 @@ export class Manager {
   readonly clock: ClockType;
   readonly name: string;
   private readonly cache: InformerCache;
-  private readonly controllers: { meta: ControllerMetadata; runner?: ControllerRunner }[] = [];
+  private readonly controllers: { meta: ControllerMetadata; runner?: ControllerRunner; instance?: Runnable }[] = [];
+  /** Aborted when the controllers' own background work (their `start`) must end. */
+  private readonly runnables = new AbortController();
   private readonly events: ClientEventRecorder;
   private readonly stopping = new AbortController();
   private health: HealthServer | undefined;
@@ -159,6 +171,7 @@ export class Manager {
     try {
       for (const entry of this.controllers) {
         const instance = this.container.get(entry.meta.target as Newable);
+        entry.instance = instance as Runnable;
         entry.runner = new ControllerRunner(entry.meta, instance as object, {
           cache: this.cache,
           clock: this.clock,
@@ -210,6 +223,13 @@ export class Manager {
     if (this.controllersStarted) return;
     this.controllersStarted = true;
     for (const runner of this.runners) runner.start();
+    // Controllers with work besides reconciling (e.g. the garbage collector's graph) run it now.
+    for (const { instance, meta } of this.controllers) {
+      if (typeof instance?.start !== 'function') continue;
+      void Promise.resolve()
+        .then(() => instance.start!(this.runnables.signal))
+        .catch((err: unknown) => this.logger.error({ err, controller: meta.options.name ?? meta.target.name }, 'controller start failed'));
+    }
     this.logger.info({ controllers: this.runners.map((r) => r.name) }, 'controllers started');
   }
 
@@ -247,6 +267,12 @@ export class Manager {
     this.stopPromise = (async () => {
       const timeoutMs = this.options.gracefulShutdownTimeoutMs ?? 30_000;
       await Promise.all(this.runners.map((r) => r.stop(timeoutMs)));
+      this.runnables.abort();
+      await Promise.all(
+        this.controllers.map(async ({ instance }) => {
+          if (typeof instance?.stop === 'function') await Promise.resolve(instance.stop()).catch(() => undefined);
+        }),
+      );
       this.stopping.abort();
       this.state = 'stopped';
       await this.events.flush().catch(() => undefined);

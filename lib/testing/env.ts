@@ -24,9 +24,16 @@ import { ApiReader, Client, Clock, Logger, MetricsToken } from '../runtime/token
 import type { ReconcileRequest, Reconciler, Result } from '../runtime/types.js';
 
 /** A store in memory with the full Kubernetes semantics, and its client. */
-function memoryStore(clock: ClockType): StoreClient {
+async function memoryStore(clock: ClockType, options: { garbageCollection?: boolean } = {}): Promise<StoreClient> {
   const kv = new MemoryKV({ clock });
-  return new StoreClient(createRegistry(kv, { clock }), () => kv.close());
+  const registry = createRegistry(kv, { clock, ...options });
+  await registry.crds.waitForSync();
+  await registry.system.ready;
+  return new StoreClient(registry, async () => {
+    await registry.system.stop();
+    await registry.crds.stop();
+    await kv.close();
+  });
 }
 
 /** Seeds objects (creating namespaces implicitly is not needed: the store accepts any namespace). */
@@ -36,6 +43,8 @@ async function seed(client: ClientType, objects: readonly KubeObject[]): Promise
 
 /** Options of {@link TestEnv.start}. */
 export interface TestEnvOptions extends Partial<Omit<ManagerOptions, 'client'>> {
+  /** Options of the in-memory store's registry (e.g. `{ garbageCollection: true }` when a garbage collector runs). */
+  store?: { garbageCollection?: boolean };
   /** Controller classes to run. */
   controllers?: Newable[];
   /** `@Resource` classes whose CRDs to install first. */
@@ -58,10 +67,10 @@ export class TestEnv {
   /** Starts a manager with the given controllers; resolves once its caches synced and controllers run. */
   static async start(options: TestEnvOptions = {}): Promise<TestEnv> {
     const clock = options.clock ?? systemClock;
-    const client = memoryStore(clock);
+    const client = await memoryStore(clock, options.store);
     await installCrds(client, options.resources ?? [], { clock: systemClock });
     await seed(client, options.objects ?? []);
-    const { controllers, resources: _resources, objects: _objects, configure, ...managerOptions } = options;
+    const { controllers, resources: _resources, objects: _objects, configure, store: _store, ...managerOptions } = options;
     const manager = new Manager({
       logger: silentLogger(),
       metrics: new Metrics(),
@@ -146,7 +155,7 @@ export class ReconcileHarness<R extends Reconciler = Reconciler> {
   static async create<R extends Reconciler>(controllerClass: Newable<R>, options: ReconcileHarnessOptions = {}): Promise<ReconcileHarness<R>> {
     controllerMetadata(controllerClass);
     const clock = options.clock ?? systemClock;
-    const client = memoryStore(clock);
+    const client = await memoryStore(clock);
     await installCrds(client, options.resources ?? [], { clock: systemClock });
     await seed(client, options.objects ?? []);
     const recorder = new FakeEventRecorder();

@@ -531,7 +531,7 @@ const rows: Row[] = [
     errors: create(make(ENDPOINTS, (e) => (e.subsets![0]!.addresses = [{ ip: '127.0.0.1' }]))),
     field: 'subsets[0].addresses[0].ip',
     type: 'FieldValueInvalid',
-    message: 'Invalid value: "127.0.0.1": may not be in the loopback range (127.0.0.0/8, ::1/128)',
+    message: 'Invalid value: "127.0.0.1": may not be in the loopback range (127.0.0.0/16, ::1/128)',
   },
   { rule: 'lease duration is positive', errors: create(make(LEASE, (l) => (l.spec!.leaseDurationSeconds = 0))), field: 'spec.leaseDurationSeconds', type: 'FieldValueInvalid', message: 'Invalid value: 0: must be greater than 0' },
   {

@@ -23,6 +23,19 @@ class SecretController {
   async reconcile(_req: ReconcileRequest): Promise<void> {}
 }
 
+@Controller({ for: ConfigMap, name: 'runnable' })
+class RunnableController {
+  static events: string[] = [];
+  async reconcile(_req: ReconcileRequest): Promise<void> {}
+  start(signal: AbortSignal): void {
+    RunnableController.events.push('start');
+    signal.addEventListener('abort', () => RunnableController.events.push('aborted'));
+  }
+  stop(): void {
+    RunnableController.events.push('stop');
+  }
+}
+
 function manager(client: Client, extra: Partial<ConstructorParameters<typeof Manager>[0]> = {}): Manager {
   return new Manager({ client, logger: silentLogger(), metrics: new Metrics(), gracefulShutdownTimeoutMs: 2000, ...extra });
 }
@@ -60,6 +73,17 @@ describe('Manager', function () {
     }
     await m.stop();
     await running;
+  });
+
+  it('runs a controller\'s own start once controllers run, and stops it before the caches', async () => {
+    RunnableController.events = [];
+    const m = manager(client).add(RunnableController);
+    const running = m.start();
+    await waitUntil(() => RunnableController.events.includes('start'), 'start');
+    expect(m.leading).to.equal(true);
+    await m.stop();
+    await running;
+    expect(RunnableController.events).to.deep.equal(['start', 'aborted', 'stop']);
   });
 
   it('fails to start when a cache does not sync, naming the kind', async () => {

@@ -103,7 +103,12 @@ export function validateCIDR(value: string, field: string): FieldError[] {
   return parseCIDR(value) ? [] : [invalid(field, value, 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)')];
 }
 
-/** kube's ValidateNonSpecialIP: no unspecified, loopback or link-local addresses (endpoints, external IPs). */
+/**
+ * kube's ValidateNonSpecialIP: no unspecified, loopback or link-local addresses (endpoints,
+ * external IPs). One keelson difference: its cluster networks live on loopback (nodes on
+ * 127.1.0.0/16, pods in 127.64.0.0/11, Services in 127.96.0.0/12 — Linux routes all of 127/8
+ * to `lo`), so only 127.0.0.0/16, where the host's own loopback address lives, counts as loopback.
+ */
 export function validateNonSpecialIP(value: string, field: string): FieldError[] {
   const family = parseIP(value);
   if (!family) return [invalid(field, value, 'must be a valid IP address')];
@@ -111,8 +116,8 @@ export function validateNonSpecialIP(value: string, field: string): FieldError[]
   const errs: FieldError[] = [];
   const octets = family === 4 ? value.split('.').map(Number) : [];
   if (family === 4 ? value === '0.0.0.0' : /^[0:]+$/.test(lower)) errs.push(invalid(field, value, `may not be unspecified (${value})`));
-  if (family === 4 ? octets[0] === 127 : /^(0*:)*:?0*1$/.test(lower) && lower !== '1') {
-    errs.push(invalid(field, value, 'may not be in the loopback range (127.0.0.0/8, ::1/128)'));
+  if (family === 4 ? octets[0] === 127 && octets[1] === 0 : /^(0*:)*:?0*1$/.test(lower) && lower !== '1') {
+    errs.push(invalid(field, value, 'may not be in the loopback range (127.0.0.0/16, ::1/128)'));
   }
   if (family === 4 ? octets[0] === 169 && octets[1] === 254 : /^fe[89ab]/.test(lower)) {
     errs.push(invalid(field, value, 'may not be in the link-local range (169.254.0.0/16, fe80::/10)'));
