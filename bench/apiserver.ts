@@ -174,6 +174,8 @@ interface Served {
   kube: KubeClient;
   /** Milliseconds the seeding of the pods took. */
   seedMs: number;
+  /** Bytes of one pod's JSON as the API serves it. */
+  podBytes: number;
   close(): Promise<void>;
 }
 
@@ -190,9 +192,10 @@ async function openServed(cleanup: Cleanup, backend: Backend, dir: string): Prom
   });
   try {
     const seedMs = await seed(store.client, PODS, podOf);
+    const podBytes = Buffer.byteLength(JSON.stringify(await store.client.get(Pod, 'web-1', { namespace: NAMESPACE })));
     server = await startServer(store.registry);
     kube = kubeClientFor(server.url);
-    return { backend, store, server, kube, seedMs, close };
+    return { backend, store, server, kube, seedMs, podBytes, close };
   } catch (err) {
     await close();
     throw err;
@@ -320,6 +323,7 @@ async function runList(report: Reporter, served: Served): Promise<void> {
       ['base_pods/s', (b.items / b.ms) * 1000],
       ['base_cpu_ms/list', b.cpuUs / 1000 / b.lists],
       ['ratio', ratio],
+      ['cpu_ratio', b.cpuUs / b.lists / (m.cpuUs / m.lists)],
     ];
     report.result('apiserver.list', fields, goalMark(ratio, undefined));
   }
@@ -473,6 +477,7 @@ let sliceCounter = 0;
 async function fanoutSlice(served: Served, via: WatchVia, mode: WriteMode, count: number, into: FanoutMeasurement): Promise<void> {
   const tag = `s${++sliceCounter}:`;
   const tracker = new FanoutTracker(WATCHERS, count);
+  const kvWatchersBefore = kvWatchers(served.store.kv);
   const stop = await openWatchers(served, via, tracker, tag);
   try {
     await patchSeq(served.store.client, 0, `${tag}ready`);
@@ -497,12 +502,16 @@ async function fanoutSlice(served: Served, via: WatchVia, mode: WriteMode, count
     } else {
       const interval = 1000 / STEADY_RATE;
       const pending: Array<Promise<void>> = [];
-      for (let i = 0; i < count; i++) {
+      let failed = false;
+      for (let i = 0; i < count && !failed; i++) {
         const due = t0 + i * interval;
         const wait = due - now();
         if (wait > 0.5) await sleep(wait);
         tracker.issued[i] = due;
-        pending.push(write(i));
+        const written = write(i);
+        // Open loop: not awaited here, but a failure (e.g. the store closed by an interrupt) stops the issuing.
+        written.catch(() => (failed = true));
+        pending.push(written);
       }
       await Promise.race([Promise.all(pending), tracker.failed]);
     }
@@ -526,6 +535,29 @@ async function fanoutSlice(served: Served, via: WatchVia, mode: WriteMode, count
     into.writes += count;
   } finally {
     await stop();
+    await kvWatchersGone(served.store.kv, kvWatchersBefore);
+  }
+}
+
+/** The open watchers of a MemoryKV or SqliteKV (their WatchHub's size, a private field); undefined for other stores. */
+function kvWatchers(kv: KV): number | undefined {
+  const size = (kv as unknown as { hub?: { size?: unknown } }).hub?.size;
+  return typeof size === 'number' ? size : undefined;
+}
+
+/**
+ * Waits until the store has no more watchers than `before`: every server-side watch handler has
+ * seen its client go. Without this, the next slice's first write can reach a handler whose socket
+ * is destroyed but whose 'close' event has not been emitted yet: `res.write` answers false, the
+ * handler awaits a 'drain' that never comes, and its server-side timeout timer (30–60 min) keeps
+ * the process alive (see the report of this benchmark). Stores without a visible hub get 500 ms.
+ */
+async function kvWatchersGone(kv: KV, before: number | undefined): Promise<void> {
+  if (before === undefined || kvWatchers(kv) === undefined) return sleep(500);
+  const deadline = now() + 10_000;
+  while (kvWatchers(kv)! > before) {
+    if (now() > deadline) throw new Error(`${kvWatchers(kv)! - before} store watchers still open 10 s after their clients stopped`);
+    await sleep(2);
   }
 }
 
@@ -574,6 +606,7 @@ async function runFanout(report: Reporter, served: Served, mode: WriteMode): Pro
     ['ratio', ratio],
     ['ratio_p99', baseLat.p99 / lat.p99],
     ['rate_ratio', rate(m) / rate(b)],
+    ['cpu_ratio', b.cpuUs / b.events / (m.cpuUs / m.events)],
   ];
   report.result('apiserver.watch-fanout', fields, goalMark(ratio, undefined));
 }
@@ -597,8 +630,9 @@ interface ChildResult {
   seedMs: number;
   listPeakRssMb: number;
   afterListRssMb: number;
-  /** Items the in-process list returned (store-only child). */
+  /** Items the in-process list returned, and the ms it took (store-only child). */
   listed?: number;
+  listMs?: number;
 }
 
 /** Messages between the parent and a memory child. */
@@ -640,15 +674,18 @@ async function childMain(config: ChildConfig): Promise<void> {
     send({ type: 'seeded', ...(server ? { url: server.url } : {}) });
     const order = await next();
     let listed: number | undefined;
+    let listMs: number | undefined;
     if (order.type === 'list') {
+      const t0 = now();
       const list = await store.client.list(ConfigMap, { namespace: NAMESPACE });
+      listMs = now() - t0;
       listed = list.items.length;
       peak = Math.max(peak, process.memoryUsage.rss());
     }
     clearInterval(sampler);
     peak = Math.max(peak, process.memoryUsage.rss());
     const afterListRssMb = settledRssMb();
-    send({ type: 'result', result: { emptyRssMb, seededRssMb, seededHeapMb, seedMs, listPeakRssMb: peak / MB, afterListRssMb, ...(listed !== undefined ? { listed } : {}) } });
+    send({ type: 'result', result: { emptyRssMb, seededRssMb, seededHeapMb, seedMs, listPeakRssMb: peak / MB, afterListRssMb, ...(listed !== undefined && listMs !== undefined ? { listed, listMs } : {}) } });
   } catch (err) {
     send({ type: 'failed', error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
   } finally {
@@ -673,10 +710,9 @@ function childFlags(): string[] {
 
 /** What the parent saw of a child's list, besides the child's own numbers. */
 interface MemoryMeasurement extends ChildResult {
-  /** HTTP list: items and bytes received, and the time it took. */
+  /** HTTP list (parent: GET, body, JSON.parse): items and MB received. */
   httpItems?: number;
   httpMb?: number;
-  listMs: number;
 }
 
 /** Runs one memory child to its result; the child is killed by `cleanup` if still running. */
@@ -716,20 +752,20 @@ async function runMemoryChild(cleanup: Cleanup, config: ChildConfig): Promise<Me
       (async () => {
         const seeded = await receive();
         if (seeded.type !== 'seeded') throw new Error(`unexpected message ${seeded.type}`);
-        const t0 = now();
-        let http: { items: number; bytes: number } | undefined;
+        let http: { items: number; bytes: number; ms: number } | undefined;
         if (seeded.url) {
-          http = await fetchAllPages(`${seeded.url}/api/v1/namespaces/${NAMESPACE}/configmaps`, 'all');
+          const t0 = now();
+          const got = await fetchAllPages(`${seeded.url}/api/v1/namespaces/${NAMESPACE}/configmaps`, 'all');
+          http = { ...got, ms: now() - t0 };
           child.send({ type: 'listed' } satisfies ToChild);
         } else {
           child.send({ type: 'list' } satisfies ToChild);
         }
         const done = await receive();
-        const listMs = now() - t0;
         if (done.type !== 'result') throw new Error(`unexpected message ${done.type}`);
         const code = await Promise.race([exited, timeout(15_000, () => 'child did not exit after answering')]);
         if (code !== 0) throw new Error(`child exited with code ${code}: ${output.join('').slice(-2000)}`);
-        return { ...done.result, listMs, ...(http ? { httpItems: http.items, httpMb: http.bytes / MB } : {}) };
+        return { ...done.result, ...(http ? { httpItems: http.items, httpMb: http.bytes / MB, listMs: http.ms } : {}) };
       })(),
       timeout(CHILD_TIMEOUT_MS, () => `memory child did not finish within ${CHILD_TIMEOUT_MS} ms`),
     ]);
@@ -762,14 +798,14 @@ async function runMemory(report: Reporter, cleanup: Cleanup, backend: Backend, d
     ['list_peak_rss_mb', m.listPeakRssMb],
     ['after_list_rss_mb', m.afterListRssMb],
     ['list_mb', m.httpMb ?? Number.NaN],
-    ['list_ms', m.listMs],
+    ['list_ms', m.listMs ?? Number.NaN],
     ['baseline', 'store-only'],
     ['base_rss_mb', b.seededRssMb],
     ['base_bytes/object', perObject(b)],
     ['base_empty_rss_mb', b.emptyRssMb],
     ['base_list_peak_rss_mb', b.listPeakRssMb],
     ['base_after_list_rss_mb', b.afterListRssMb],
-    ['base_list_ms', b.listMs],
+    ['base_list_ms', b.listMs ?? Number.NaN],
     ['ratio', ratio],
     ['list_peak_ratio', m.listPeakRssMb / b.listPeakRssMb],
   ];
@@ -792,21 +828,26 @@ export const apiserverBenchmark: Benchmark = {
     report.note(
       [
         `apiserver: ApiServer = plain HTTP on 127.0.0.1, no auth; backends ${BACKENDS.join(', ')} (sqlite on a temp file); etcd not measured.`,
-        `  list: ${PODS} pods in one namespace (one container, ports, resources, labels; ~0.9 KB each as served), the ApiServer in THIS process over`,
+        `  list: ${PODS} pods in one namespace (one container, ports, resources, labels; ~1 KB each as served), the ApiServer in THIS process over`,
         '    the registry the baseline uses, so HTTP numbers include server and client work on one event loop; cpu_ms/list = both (all threads).',
         `    via=http: fetch + res.text() + JSON.parse; via=kubeclient: KubeClient.list; via=http-table: what kubectl get pods asks (limit=${PAGE},`,
         `    Accept as=Table…); page=all: one response, page=${PAGE}: following continue. baseline=storeclient: StoreClient.list, same paging.`,
-        `    ${LIST_WARMUP_ROUNDS} warm-up round, then ${LIST_ROUNDS} rounds running every subject once, in ABBA order. ratio = lists/s ÷ base_lists/s.`,
+        `    ${LIST_WARMUP_ROUNDS} warm-up round, then ${LIST_ROUNDS} rounds running every subject once, in ABBA order. ratio = lists/s ÷ base_lists/s;`,
+        '    cpu_ratio = base_cpu_ms/list ÷ cpu_ms/list (less sensitive to other load on the machine than the wall-clock ratio).',
         `  watch-fanout: ${WATCHERS} watchers of the namespace's pods from the current resourceVersion — via=http: ${WATCHERS} HTTP watch streams of one`,
         `    KubeClient; baseline=storeclient: ${WATCHERS} StoreClient.watch iterators — then ${WRITES} merge patches of one annotation, by an in-process`,
         `    StoreClient, steady at ${STEADY_RATE} writes/s (open loop) or as a burst with ${BURST_IN_FLIGHT} in flight. Latency = write issued (steady: its`,
         '    scheduled time, so a late issue counts) → its MODIFIED event at a watcher, over every (watcher, write); last_p99 = at the slowest',
         `    watcher; events/s = events delivered ÷ (first write → last event). ${WATCH_SLICES} slices per subject in ABBA order after a 50-write warm-up`,
-        '    slice each; one subject\'s watchers open at a time. ratio = base_p50_ms ÷ p50_ms (< 1: HTTP slower); rate_ratio = events/s ÷ base.',
+        '    slice each; one subject\'s watchers open at a time. ratio = base_p50_ms ÷ p50_ms (< 1: HTTP slower); rate_ratio = events/s ÷ base;',
+        '    cpu_ratio = base_cpu_us/event ÷ cpu_us/event.',
+        '    cpu_us/event = this process\'s CPU per delivered event (writes, server, clients). A burst issues writes faster than 100 watchers',
+        '    can take them, so its latencies are mostly queueing (the last writes wait for the backlog): read events/s there.',
         `  memory: a child process (--expose-gc) with the store, the registry and an ApiServer, seeded with ${MEMORY_OBJECTS} ConfigMaps (one key);`,
-        '    rss_mb after seeding (after gc); bytes/object = (rss_mb − empty_rss_mb) ÷ objects; list_peak_rss_mb = peak while the parent lists',
-        `    every object in one HTTP GET (sampled every ${RSS_SAMPLE_MS} ms); after_list_rss_mb after it (after gc). baseline=store-only: the same child`,
-        '    without an ApiServer, listing in-process (StoreClient.list) instead. ratio = rss_mb ÷ base_rss_mb.',
+        '    empty_rss_mb before seeding, rss_mb after it (both after gc); bytes/object = (rss_mb − empty_rss_mb) ÷ objects; list_peak_rss_mb = peak',
+        `    while the parent lists every object in one HTTP GET (sampled every ${RSS_SAMPLE_MS} ms); after_list_rss_mb after it (after gc); list_ms = that`,
+        '    GET in the parent (response, body, JSON.parse). baseline=store-only: the same child without an ApiServer, listing in-process',
+        '    (StoreClient.list; base_list_ms) instead. ratio = rss_mb ÷ base_rss_mb; list_peak_ratio likewise for the peaks.',
         '  No goals. Single runs on a shared machine: expect ±20%, more for p99.',
       ].join('\n'),
     );
@@ -821,7 +862,7 @@ export const apiserverBenchmark: Benchmark = {
           report.error(`apiserver ${backend}: open and seed`, err);
           continue;
         }
-        report.note(`  ${backend}: seeded ${PODS} pods in ${(served.seedMs / 1000).toFixed(1)} s; ApiServer at ${served.server.url}`);
+        report.note(`  ${backend}: seeded ${PODS} pods (${served.podBytes} bytes of JSON each, defaults included) in ${(served.seedMs / 1000).toFixed(1)} s; ApiServer at ${served.server.url}`);
         try {
           if (wanted('list')) {
             try {

@@ -8,10 +8,11 @@
 import { apiserverBenchmark } from './apiserver.js';
 import { Cleanup, machineHeader, Reporter, type Benchmark } from './harness.js';
 import { reconcileBenchmark } from './reconcile.js';
+import { schedulerBenchmark } from './scheduler.js';
 import { storageBenchmark } from './storage.js';
 
 /** Every benchmark module, in the order they run. */
-export const benchmarks: readonly Benchmark[] = [storageBenchmark, reconcileBenchmark, apiserverBenchmark];
+export const benchmarks: readonly Benchmark[] = [storageBenchmark, reconcileBenchmark, apiserverBenchmark, schedulerBenchmark];
 
 /** Runs the benchmarks matching `filters` (all when empty); resolves with the process exit code. */
 export async function main(filters: readonly string[]): Promise<number> {

@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 /**
  * The keelson binary. `keelson run` runs controllers from user modules against a source;
- * `keelson crds` writes the CRDs of a module's custom kinds. Every flag is in `--help`; a bad
- * flag is one clear line and exit code 2.
+ * `keelson node` joins a node agent to a cluster; `keelson crds` writes the CRDs of a module's
+ * custom kinds. Every flag is in `--help`; a bad flag is one clear line and exit code 2.
  */
 import 'reflect-metadata';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { crdsCommand } from './crds.js';
+import { parseQuantity } from '../lib/api/quantity.js';
 import { CliError } from './modules.js';
+import { nodeCommand } from './node.js';
 import { runCommand } from './run.js';
 import { upCommand } from './up.js';
 
@@ -19,6 +21,33 @@ function port(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('must be a port number (0-65535)');
   return n;
+}
+
+function count(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a non-negative integer');
+  return Number(value);
+}
+
+/** `2s`, `500ms`, `1m`, `1.5s` (a bare number is seconds) → milliseconds. */
+function duration(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
+  if (!match) throw new InvalidArgumentError('must be a duration such as 2s, 500ms or 1m');
+  const ms = Number(match[1]) * ({ ms: 1, s: 1000, m: 60_000 } as const)[(match[2] ?? 's') as 'ms' | 's' | 'm'];
+  if (ms <= 0) throw new InvalidArgumentError('must be longer than 0');
+  return ms;
+}
+
+function quantity(value: string): string {
+  if (parseQuantity(value) === undefined) throw new InvalidArgumentError('must be a quantity such as 2, 500m or 4Gi');
+  return value;
+}
+
+function loopbackAddress(value: string): string {
+  const octets = value.split('.');
+  if (octets.length !== 4 || octets[0] !== '127' || !octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255)) {
+    throw new InvalidArgumentError('must be a loopback IPv4 address such as 127.1.0.2');
+  }
+  return value;
 }
 
 function bool(value: string | undefined): boolean {
@@ -62,8 +91,31 @@ function program(): Command {
     .option('--port <port>', 'API server port (0 picks a free one)', port, 6443)
     .option('--controllers <list>', "built-in controllers to run, kube-controller-manager syntax ('*', 'name', '-name')", '*')
     .option('--metrics-port <port>', 'port of the controller manager\'s /metrics, /healthz and /readyz (0 picks a free one)', port, 10257)
+    .option('--nodes <k>', 'node agents to run in this process: node-1…node-K on 127.1.0.1…K (pods in <data-dir>/nodes/<name>)', count, 0)
+    .option('--kubelet-port <port>', "port of each in-process node agent's endpoints, on its own address (0 picks free ones)", port, 10250)
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'))
     .action(async (options) => upCommand(options));
+
+  root
+    .command('node')
+    .description('join this machine as a node: a node agent that registers a Node, renews its Lease and runs the pods bound to it as processes')
+    .exitOverride()
+    .requiredOption('--name <name>', 'the Node name')
+    .option('--kubeconfig <file>', 'the API server to join (default: $KUBECONFIG, then .keelson/kubeconfig)')
+    .option('--context <name>', 'kubeconfig context to use')
+    .option('--store <url>', 'join through a keelson store instead: sqlite:PATH, memory: or etcd://host:port[,host:port...]')
+    .option('--address <ip>', "the node's own loopback address, 127.1.0.N (default: the one it had, else the first no Node uses)", loopbackAddress)
+    .option('--port <port>', "port of the agent's endpoints (/containerLogs, /stats/summary, /metrics, /healthz) on its address (0 picks a free one)", port, 10250)
+    .option('--cpu <quantity>', 'CPU capacity (default: the number of CPUs of this machine)', quantity)
+    .option('--memory <quantity>', 'memory capacity, e.g. 4Gi (default: the memory of this machine)', quantity)
+    .option('--pods <n>', 'pod capacity', count, 110)
+    .option('--data-dir <dir>', "where the pods' logs and records live (default .keelson/nodes/<name>)")
+    .addOption(new Option('--lease-renew-interval <duration>', 'how often the node Lease in kube-node-lease is renewed').default(2000, '2s').argParser(duration))
+    .option('--node-lease-duration-seconds <n>', "the Lease's leaseDurationSeconds", count, 40)
+    .addOption(new Option('--proxy-mode <mode>', 'service proxy mode, kept for the service proxy (it does nothing yet)').choices(['userspace', 'nftables']).default('userspace'))
+    .option('--token-file <file>', "require this bearer token (the API server's) on the agent's endpoints; without it only loopback clients are served")
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'))
+    .action(async (options) => nodeCommand(options));
 
   root
     .command('crds')

@@ -1,9 +1,9 @@
 /**
  * `keelson up`: the control plane in one command, as kubeadm would set it up — the store
  * (SQLite in the data dir unless `--store`), the API server on 127.0.0.1 over HTTPS with a
- * generated CA and a bearer token, the built-in controllers under a manager, and a kubeconfig
- * (`<data-dir>/kubeconfig`, context `keelson`) written once the server is ready. Ctrl-C stops
- * everything cleanly; starting again keeps every object.
+ * generated CA and a bearer token, the built-in controllers under a manager, `--nodes K` node
+ * agents, and a kubeconfig (`<data-dir>/kubeconfig`, context `keelson`) written once the server
+ * is ready. Ctrl-C stops everything cleanly; starting again keeps every object.
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -19,7 +19,9 @@ import type { StoreClient } from '../lib/client/store-client.js';
 import type { CustomResourceRegistry } from '../lib/registry/crd-registry.js';
 import { createLogger } from '../lib/runtime/logger.js';
 import { Manager } from '../lib/runtime/manager.js';
+import type { NodeAgent } from '../controllers/node-agent/index.js';
 import { CliError } from './modules.js';
+import { createNodeAgent } from './node.js';
 
 /** Options of `keelson up`, as parsed. */
 export interface UpOptions {
@@ -29,6 +31,10 @@ export interface UpOptions {
   port: number;
   controllers: string;
   metricsPort: number;
+  /** In-process node agents (`node-1`…`node-K` on 127.1.0.1…K). */
+  nodes: number;
+  /** Port of each agent's endpoints (on its own address). */
+  kubeletPort: number;
   logLevel: string;
 }
 
@@ -88,11 +94,28 @@ export async function upCommand(options: UpOptions): Promise<void> {
     isServed: (kind) => registry.types.resolve(kind) !== undefined,
   });
   manager.add(...controllers);
+  // The node agents share the store client; each serves on its own loopback address.
+  const agents: NodeAgent[] = Array.from({ length: options.nodes }, (_, i) =>
+    createNodeAgent({
+      client,
+      name: `node-${i + 1}`,
+      address: `127.1.0.${i + 1}`,
+      port: options.kubeletPort,
+      dataDir: join(dataDir, 'nodes', `node-${i + 1}`),
+      logger,
+      token,
+    }),
+  );
   try {
     await server.start().catch((err: unknown) => {
       throw new CliError(`cannot serve on ${options.bindAddress}:${options.port}: ${err instanceof Error ? err.message : String(err)}`);
     });
     const managerRun = manager.start(stop.signal);
+    for (const agent of agents) {
+      await agent.start().catch((err: unknown) => {
+        throw new CliError(`node agent ${agent.name} cannot start on ${agent.address}:${options.kubeletPort}: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    }
     const kubeconfig = join(dataDir, 'kubeconfig');
     const serverUrl = server.url.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//127.0.0.1:');
     await writeKubeconfig(kubeconfig, { server: serverUrl, caCert: pki.caCert, token });
@@ -100,6 +123,7 @@ export async function upCommand(options: UpOptions): Promise<void> {
       [
         `keelson is up: API server ${serverUrl}, store ${storeUrl}`,
         `controllers: ${selected.length ? selected.join(', ') : '(none)'}`,
+        ...(agents.length ? [`nodes: ${agents.map((a) => `${a.name} (${a.address}:${a.port})`).join(', ')}`] : []),
         '',
         'Use it with kubectl:',
         `  export KUBECONFIG=${kubeconfig}`,
@@ -113,6 +137,8 @@ export async function upCommand(options: UpOptions): Promise<void> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    // Agents first: their pods' processes stop while the API is still there.
+    await Promise.all(agents.map((agent) => agent.stop()));
     await manager.stop();
     await server.stop();
     await client.close();

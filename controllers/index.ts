@@ -6,6 +6,8 @@
 import type { Newable } from 'inversify';
 import { EndpointsController } from './endpoints/index.js';
 import { GarbageCollector } from './gc/index.js';
+import { NodeIpamController } from './node-ipam/index.js';
+import { NodeLifecycleController, TaintEvictionController } from './node-lifecycle/index.js';
 import { ReplicationReconciler } from './replication/index.js';
 
 /**
@@ -16,6 +18,8 @@ export const builtinControllers: Readonly<Record<string, readonly Newable[]>> = 
   replication: [ReplicationReconciler],
   endpoints: [EndpointsController],
   gc: [GarbageCollector],
+  'node-ipam': [NodeIpamController],
+  'node-lifecycle': [NodeLifecycleController, TaintEvictionController],
 };
 
 /**

@@ -29,7 +29,8 @@ export type {
   WriteOptions,
 } from './client/client.js';
 export { StoreClient } from './client/store-client.js';
-export { KubeClient, type KubeClientOptions } from './client/kube-client.js';
+// (A type only: the class loads @kubernetes/client-node, which connect() imports on demand.)
+export type { KubeClient, KubeClientOptions } from './client/kube-client.js';
 
 // The Kubernetes-compatible API server over keelson's store (what `keelson up` runs).
 export { ApiServer, type ApiServerOptions } from './apiserver/server.js';
@@ -92,7 +93,8 @@ export { FieldSelector, parseFieldSelector } from './api/fields.js';
 export { KVError, type KV, type KVEvent, type KVWatchMessage, type KeyValue } from './storage/kv.js';
 export { MemoryKV } from './storage/memory.js';
 export { SqliteKV } from './storage/sqlite.js';
-export { EtcdKV } from './storage/etcd.js';
+// (A type only: the etcd client loads gRPC; `connect({ store: 'etcd://…' })` imports it on demand.)
+export type { EtcdKV } from './storage/etcd.js';
 
 // Time.
 export { SystemClock, systemClock, type TimerHandle } from './util/clock.js';

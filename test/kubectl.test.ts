@@ -167,7 +167,8 @@ spec:
   it('gets objects as tables, YAML, by label and across namespaces', async () => {
     await ok(['create', 'namespace', 'team-b']);
     await ok(['create', '-n', 'team-b', '-f', '-'], 'apiVersion: v1\nkind: Pod\nmetadata: {name: lonely, labels: {app: other}}\nspec: {containers: [{name: c, image: busybox}]}\n');
-    await ok(['run', 'web-1', '--image=nginx', '--labels=app=shop', '--restart=Never']);
+    // (Not app=shop: the shop RC would adopt a matching pod and scale it away, as kube's does.)
+    await ok(['run', 'web-1', '--image=nginx', '--labels=app=solo', '--restart=Never']);
     const pods = await ok(['get', 'pods']);
     expect(pods.split('\n')[0]).to.match(/^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE$/);
     expect(pods).to.match(/^web-1\s+0\/1\s+Pending\s+0\s+\d+s$/m);
@@ -176,10 +177,10 @@ spec:
     const all = await ok(['get', 'pods', '-A']);
     expect(all).to.match(/^team-b\s+lonely\s/m);
     expect(all).to.match(/^default\s+web-1\s/m);
-    const labelled = await ok(['get', 'pods', '-A', '-l', 'app=shop', '-o', 'name']);
+    const labelled = await ok(['get', 'pods', '-A', '-l', 'app=solo', '-o', 'name']);
     expect(labelled.trim().split('\n')).to.deep.equal(['pod/web-1']);
     const yaml = parseYaml(await ok(['get', 'pod', 'web-1', '-o', 'yaml'])) as Pod;
-    expect(yaml.metadata?.labels).to.deep.equal({ app: 'shop' });
+    expect(yaml.metadata?.labels).to.deep.equal({ app: 'solo' });
     expect(yaml.metadata?.resourceVersion).to.be.a('string');
     expect((yaml.spec as { containers: { image: string }[] }).containers[0]!.image).to.equal('nginx');
     const services = await ok(['get', 'svc', 'shop']);

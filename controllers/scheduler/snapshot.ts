@@ -40,33 +40,45 @@ function containerRequests(container: ContainerLike): Resources {
 }
 
 /**
- * What a pod requests: max(sum of containers (+ sidecar init containers), each regular init
- * container) + overhead. `pods` is 1 (the pod itself takes a pod slot).
+ * What a pod requests, as kube's resourcehelper.PodRequests: the regular containers plus every
+ * sidecar (restartable init container), or the most any init container needs while the sidecars
+ * before it run, whichever is larger; plus overhead. `pods` is 1 (the pod takes a pod slot).
  */
 export function podRequests(pod: Pod): Resources {
   const spec = (pod.spec ?? {}) as { containers?: ContainerLike[]; initContainers?: ContainerLike[]; overhead?: Quantities };
-  const sum = emptyResources();
-  for (const c of spec.containers ?? []) {
-    const r = containerRequests(c);
-    sum.milliCPU += r.milliCPU;
-    sum.memory += r.memory;
-    for (const [k, v] of Object.entries(r.scalar)) sum.scalar[k] = (sum.scalar[k] ?? 0) + v;
-  }
-  let result = sum;
+  const result = emptyResources();
+  for (const c of spec.containers ?? []) add(result, containerRequests(c));
   let sidecars = emptyResources();
+  let initPeak = emptyResources();
   for (const init of spec.initContainers ?? []) {
     const r = containerRequests(init);
+    let during: Resources;
     if (init.restartPolicy === 'Always') {
-      // A sidecar keeps running: it adds to everything after it.
-      sidecars = { milliCPU: sidecars.milliCPU + r.milliCPU, memory: sidecars.memory + r.memory, pods: 0, scalar: { ...sidecars.scalar } };
-      result = { ...result, milliCPU: result.milliCPU + r.milliCPU, memory: result.memory + r.memory };
+      // A sidecar keeps running beside the regular containers and every later init container.
+      add(result, r);
+      sidecars = sum(sidecars, r);
+      during = sidecars;
     } else {
-      result = max(result, { milliCPU: r.milliCPU + sidecars.milliCPU, memory: r.memory + sidecars.memory, pods: 0, scalar: r.scalar });
+      during = sum(r, sidecars);
     }
+    initPeak = max(initPeak, during);
   }
-  addQuantities(result, spec.overhead);
-  result.pods = 1;
-  return result;
+  const total = max(result, initPeak);
+  addQuantities(total, spec.overhead);
+  total.pods = 1;
+  return total;
+}
+
+function add(into: Resources, r: Resources): void {
+  into.milliCPU += r.milliCPU;
+  into.memory += r.memory;
+  for (const [k, v] of Object.entries(r.scalar)) into.scalar[k] = (into.scalar[k] ?? 0) + v;
+}
+
+function sum(a: Resources, b: Resources): Resources {
+  const out: Resources = { milliCPU: a.milliCPU, memory: a.memory, pods: 0, scalar: { ...a.scalar } };
+  add(out, b);
+  return out;
 }
 
 function allocatableOf(node: Node): Resources {

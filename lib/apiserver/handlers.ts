@@ -4,6 +4,7 @@
  * parameters (dryRun, fieldValidation, fieldManager, selectors, paging, resourceVersion…),
  * DeleteOptions bodies, Warning headers, Tables for kubectl, and chunked watch streams.
  */
+import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError, badRequest, methodNotAllowed, notFound, toApiError } from '../api/errors.js';
 import type { KubeObject, WatchEvent } from '../api/meta.js';
@@ -96,6 +97,7 @@ export async function handleWatch(ctx: HandlerContext): Promise<void> {
   const stop = new AbortController();
   const timeoutMs = timeoutSeconds && timeoutSeconds > 0 ? timeoutSeconds * 1000 : ctx.watchTimeoutMs * (1 + Math.random());
   const timer = setTimeout(() => stop.abort(), timeoutMs);
+  timer.unref();
   const onClose = () => stop.abort();
   ctx.res.on('close', onClose);
   ctx.serverSignal.addEventListener('abort', onClose, { once: true });
@@ -116,7 +118,15 @@ export async function handleWatch(ctx: HandlerContext): Promise<void> {
         ? { type: event.type, object: tableOfEvent(ctx.info, event.object, { now: ctx.now(), includeObject: negotiated.includeObject, withColumns: first }) as unknown as KubeObject }
         : event;
       if (negotiated.table && out !== event) first = false;
-      if (!ctx.res.write(`${JSON.stringify(out)}\n`)) await new Promise((resolve) => ctx.res.once('drain', resolve));
+      // A client gone mid-stream: stop here (a destroyed socket never drains).
+      if (ctx.res.destroyed || stop.signal.aborted) break;
+      if (!ctx.res.write(`${JSON.stringify(out)}\n`)) {
+        try {
+          await once(ctx.res, 'drain', { signal: stop.signal });
+        } catch {
+          break; // the watch ended (client closed, timeout, server stopping) while waiting
+        }
+      }
     }
   } catch (err) {
     if (!ctx.res.writableEnded) ctx.res.write(`${JSON.stringify({ type: 'ERROR', object: toApiError(err).status })}\n`);

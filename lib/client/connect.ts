@@ -23,16 +23,15 @@ import { CustomResourceRegistry } from '../registry/crd-registry.js';
 import type { CustomResourceDefinitionsOptions } from '../registry/crds.js';
 import { NamespaceLifecycle, SYSTEM_NAMESPACES, ensureNamespaces } from '../registry/admission/namespace-lifecycle.js';
 import { ServiceAllocation, type ServiceAllocationOptions } from '../registry/admission/service-allocation.js';
+import { DefaultTolerationSeconds, type DefaultTolerationSecondsOptions } from '../registry/admission/default-tolerations.js';
 import { NamespaceController, type NamespaceControllerOptions } from '../registry/namespaces.js';
 import type { RegistryOptions } from '../registry/registry.js';
 import { startCompactor } from '../storage/compactor.js';
-import { EtcdKV } from '../storage/etcd.js';
 import type { KV } from '../storage/kv.js';
 import { MemoryKV } from '../storage/memory.js';
 import { SqliteKV } from '../storage/sqlite.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { Client } from './client.js';
-import { KubeClient } from './kube-client.js';
 import { StoreClient } from './store-client.js';
 
 /** Options of {@link connect}. */
@@ -55,6 +54,8 @@ export interface ConnectOptions {
   namespaceLifecycle?: SystemOptions['namespaceLifecycle'];
   /** Service IP and NodePort allocation (see {@link SystemOptions}); default on. */
   serviceAllocation?: SystemOptions['serviceAllocation'];
+  /** The DefaultTolerationSeconds admission plugin (see {@link SystemOptions}); default on, 5 s. */
+  defaultTolerationSeconds?: SystemOptions['defaultTolerationSeconds'];
 }
 
 /** Opens the KV store a URL names. */
@@ -70,6 +71,8 @@ export async function openStore(url: string, options: { clock?: Clock } = {}): P
   if (url.startsWith('etcd://')) {
     const hosts = url.slice('etcd://'.length).split(',').filter(Boolean);
     if (hosts.length === 0) throw badRequest('store URL etcd:// needs at least one host:port');
+    // Loaded on demand: the etcd client (gRPC) costs ~40 MB to import, needless for other stores.
+    const { EtcdKV } = await import('../storage/etcd.js');
     const kv = new EtcdKV({ endpoints: hosts.map((h) => `http://${h}`), clock });
     return kv;
   }
@@ -83,7 +86,7 @@ export async function openStore(url: string, options: { clock?: Clock } = {}): P
  * Service allocators it installs (`registry.system`, see {@link SystemOptions}).
  */
 export function createRegistry(kv: KV, options: Partial<RegistryOptions> & { crds?: CustomResourceDefinitionsOptions } & SystemOptions = {}): SystemRegistry {
-  const { namespaceLifecycle, serviceAllocation, ...registryOptions } = options;
+  const { namespaceLifecycle, serviceAllocation, defaultTolerationSeconds, ...registryOptions } = options;
   const registry = new CustomResourceRegistry(kv, {
     types: options.types ?? new ResourceTypes(BUILTIN_RESOURCES),
     strategies: options.strategies ?? builtinStrategies,
@@ -92,7 +95,7 @@ export function createRegistry(kv: KV, options: Partial<RegistryOptions> & { crd
     ...registryOptions,
   });
   void registry.crds.start();
-  return Object.assign(registry, { system: startSystem(registry, { namespaceLifecycle, serviceAllocation }) });
+  return Object.assign(registry, { system: startSystem(registry, { namespaceLifecycle, serviceAllocation, defaultTolerationSeconds }) });
 }
 
 // ---------------------------------------------------------------- namespace lifecycle & Service allocation
@@ -108,6 +111,12 @@ export interface SystemOptions {
     | { systemNamespaces?: readonly string[]; immortalNamespaces?: readonly string[]; controller?: NamespaceControllerOptions | false };
   /** Service cluster IP and NodePort allocation (ranges, repair interval). Default on. */
   serviceAllocation?: boolean | ServiceAllocationOptions;
+  /**
+   * The DefaultTolerationSeconds admission plugin: pods are created tolerating the
+   * `not-ready`/`unreachable` NoExecute taints for 5 s unless they say otherwise (kube: 300 s).
+   * Default on.
+   */
+  defaultTolerationSeconds?: boolean | DefaultTolerationSecondsOptions;
 }
 
 /** The parts createRegistry started (absent when turned off); all stop by themselves when the KV closes. */
@@ -115,6 +124,7 @@ export interface SystemParts {
   namespaceLifecycle?: NamespaceLifecycle;
   namespaces?: NamespaceController;
   serviceAllocation?: ServiceAllocation;
+  defaultTolerationSeconds?: DefaultTolerationSeconds;
   /** Resolves once the system namespaces exist (or the store was closed); never rejects. */
   ready: Promise<void>;
   /** Stops them all (the admission plugins stay installed). */
@@ -140,6 +150,13 @@ function startSystem(registry: CustomResourceRegistry, options: SystemOptions): 
       parts.namespaces.start();
     }
   }
+  // ---- DefaultTolerationSeconds (node lifecycle): after NamespaceLifecycle, before the allocators.
+  const tolerations = options.defaultTolerationSeconds ?? true;
+  if (tolerations !== false) {
+    parts.defaultTolerationSeconds = new DefaultTolerationSeconds(tolerations === true ? {} : tolerations);
+    registry.admission.push(parts.defaultTolerationSeconds);
+  }
+  // ---- end of DefaultTolerationSeconds
   const allocation = options.serviceAllocation ?? true;
   if (allocation !== false) {
     parts.serviceAllocation = new ServiceAllocation(registry, allocation === true ? {} : allocation);
@@ -163,6 +180,8 @@ function startSystem(registry: CustomResourceRegistry, options: SystemOptions): 
  */
 export async function connect(options: ConnectOptions = {}): Promise<Client> {
   if (!options.store) {
+    // Loaded on demand: @kubernetes/client-node costs ~80 MB and ~0.5 s to import, needless for a store.
+    const { KubeClient } = await import('./kube-client.js');
     return KubeClient.fromKubeconfig(
       { ...(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {}), ...(options.context !== undefined ? { context: options.context } : {}) },
       { ...(options.clock ? { clock: options.clock } : {}) },
@@ -179,6 +198,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Client> {
     ...(options.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: options.bookmarkIntervalMs } : {}),
     ...(options.namespaceLifecycle !== undefined ? { namespaceLifecycle: options.namespaceLifecycle } : {}),
     ...(options.serviceAllocation !== undefined ? { serviceAllocation: options.serviceAllocation } : {}),
+    ...(options.defaultTolerationSeconds !== undefined ? { defaultTolerationSeconds: options.defaultTolerationSeconds } : {}),
   });
   const interval = options.compactionIntervalMs ?? 5 * 60 * 1000;
   const compactor = interval > 0 ? startCompactor(kv, { intervalMs: interval, clock }) : undefined;

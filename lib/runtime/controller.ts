@@ -84,6 +84,7 @@ export class ControllerRunner {
     const forInformer = this.deps.cache.informerFor(options.for, {
       ...selection,
       ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
+      ...(options.fieldSelector ? { fieldSelector: options.fieldSelector } : {}),
     });
     forInformer.addEventHandler(this.handler(options.predicates ?? [], (obj) => [requestFor(obj)]));
     informers.push(forInformer as unknown as Informer);

@@ -85,6 +85,12 @@ export interface ControllerOptions<T extends KubeObject = KubeObject> {
   namespace?: string;
   /** Label selector restricting the `for` kind's informer. */
   labelSelector?: string;
+  /**
+   * Field selector restricting the `for` kind's informer, e.g. `spec.nodeName=node-1` (the
+   * kubelet's view: only the pods bound to its node). Reads of that kind through the cached
+   * client still need an informer without selectors, so they go to the source.
+   */
+  fieldSelector?: string;
 }
 
 /** One `@Watches` entry of a controller class. */

@@ -105,4 +105,10 @@ export interface PodRuntime {
   usage(uid: string): PodUsage | undefined;
   /** Stops everything (agent shutdown): every process ends, nothing is left running. */
   shutdown(gracePeriodSeconds?: number): Promise<void>;
+  /**
+   * Optional housekeeping (kubelet's orphaned pod dirs): removes the files (logs, records) of every
+   * pod that is neither in `keepUids` nor managed by the runtime. Logs of killed pods stay readable
+   * until then; call it with the uids of the pods still bound to the node.
+   */
+  cleanup?(keepUids: Iterable<string>): Promise<void>;
 }
