@@ -91,7 +91,7 @@ function program(): Command {
     .option('--port <port>', 'API server port (0 picks a free one)', port, 6443)
     .option('--controllers <list>', "built-in controllers to run, kube-controller-manager syntax ('*', 'name', '-name')", '*')
     .option('--metrics-port <port>', 'port of the controller manager\'s /metrics, /healthz and /readyz (0 picks a free one)', port, 10257)
-    .option('--nodes <k>', 'node agents to run in this process: node-1…node-K on 127.1.0.1…K (pods in <data-dir>/nodes/<name>)', count, 0)
+    .option('--nodes <k>', 'node agents to run in this process: node-1…node-K on 127.1.0.1…K (pods in <data-dir>/nodes/<name>)', count, 1)
     .option('--kubelet-port <port>', "port of each in-process node agent's endpoints, on its own address (0 picks free ones)", port, 10250)
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'))
     .action(async (options) => upCommand(options));

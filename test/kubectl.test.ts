@@ -67,7 +67,7 @@ describe('kubectl against keelson up', function () {
     expect(minor, `kubectl ≥ 1.32 is required (found ${version})`).to.be.at.least(32);
     dir = mkdtempSync(join(tmpdir(), 'keelson-kubectl-'));
     kubeconfig = join(dir, 'data', 'kubeconfig');
-    up = spawn(process.execPath, [join(dist, 'bin/keelson.js'), 'up', '--data-dir', join(dir, 'data'), '--port', '0', '--metrics-port', '0', '--log-level', 'warn'], {
+    up = spawn(process.execPath, [join(dist, 'bin/keelson.js'), 'up', '--data-dir', join(dir, 'data'), '--port', '0', '--metrics-port', '0', '--kubelet-port', '0', '--log-level', 'warn'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     up.stdout!.on('data', (d: Buffer) => (upOutput += d.toString()));
@@ -248,7 +248,7 @@ spec:
     await exited;
     expect(up.exitCode).to.equal(0);
     upOutput = '';
-    up = spawn(process.execPath, [join(dist, 'bin/keelson.js'), 'up', '--data-dir', join(dir, 'data'), '--port', '0', '--metrics-port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    up = spawn(process.execPath, [join(dist, 'bin/keelson.js'), 'up', '--data-dir', join(dir, 'data'), '--port', '0', '--metrics-port', '0', '--kubelet-port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
     up.stdout!.on('data', (d: Buffer) => (upOutput += d.toString()));
     up.stderr!.on('data', (d: Buffer) => (upOutput += d.toString()));
     await waitFor(() => upOutput.includes('keelson is up'), { timeoutMs: 30_000, what: 'the restart' });

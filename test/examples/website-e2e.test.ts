@@ -67,7 +67,7 @@ function keelsonUpBackend(): Backend {
     name: 'keelson up + --kubeconfig',
     async setup() {
       dir = mkdtempSync(join(tmpdir(), 'keelson-e2e-up-'));
-      up = spawn(process.execPath, [join(dist, 'bin/keelson.js'), 'up', '--data-dir', dir, '--port', '0', '--metrics-port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      up = spawn(process.execPath, [join(dist, 'bin/keelson.js'), 'up', '--data-dir', dir, '--port', '0', '--metrics-port', '0', '--kubelet-port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
       up.stdout!.on('data', (d: Buffer) => (output += d.toString()));
       up.stderr!.on('data', (d: Buffer) => (output += d.toString()));
