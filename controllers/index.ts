@@ -9,12 +9,14 @@ import { GarbageCollector } from './gc/index.js';
 import { NodeIpamController } from './node-ipam/index.js';
 import { NodeLifecycleController, TaintEvictionController } from './node-lifecycle/index.js';
 import { ReplicationReconciler } from './replication/index.js';
+import { Scheduler } from './scheduler/index.js';
 
 /**
  * Built-in controllers by name (the folder each lives in); `keelson up` runs all of them,
  * `keelson run` none unless asked.
  */
 export const builtinControllers: Readonly<Record<string, readonly Newable[]>> = {
+  scheduler: [Scheduler],
   replication: [ReplicationReconciler],
   endpoints: [EndpointsController],
   gc: [GarbageCollector],

@@ -168,10 +168,11 @@ spec:
     await ok(['create', 'namespace', 'team-b']);
     await ok(['create', '-n', 'team-b', '-f', '-'], 'apiVersion: v1\nkind: Pod\nmetadata: {name: lonely, labels: {app: other}}\nspec: {containers: [{name: c, image: busybox}]}\n');
     // (Not app=shop: the shop RC would adopt a matching pod and scale it away, as kube's does.)
-    await ok(['run', 'web-1', '--image=nginx', '--labels=app=solo', '--restart=Never']);
-    const pods = await ok(['get', 'pods']);
+    // keelson up runs the scheduler and a node agent: the pod is placed and its command runs.
+    await ok(['run', 'web-1', '--image=busybox', '--labels=app=solo', '--restart=Never', '--', 'sleep', '300']);
+    let pods = '';
+    await waitFor(async () => /^web-1\s+1\/1\s+Running\s+0\s+\d+s$/m.test((pods = await ok(['get', 'pods']))), { timeoutMs: 30_000, what: 'web-1 running' });
     expect(pods.split('\n')[0]).to.match(/^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE$/);
-    expect(pods).to.match(/^web-1\s+0\/1\s+Pending\s+0\s+\d+s$/m);
     const wide = await ok(['get', 'pods', '-o', 'wide']);
     expect(wide.split('\n')[0]).to.match(/IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES$/);
     const all = await ok(['get', 'pods', '-A']);
@@ -182,7 +183,8 @@ spec:
     const yaml = parseYaml(await ok(['get', 'pod', 'web-1', '-o', 'yaml'])) as Pod;
     expect(yaml.metadata?.labels).to.deep.equal({ app: 'solo' });
     expect(yaml.metadata?.resourceVersion).to.be.a('string');
-    expect((yaml.spec as { containers: { image: string }[] }).containers[0]!.image).to.equal('nginx');
+    expect((yaml.spec as { containers: { image: string }[] }).containers[0]!.image).to.equal('busybox');
+    expect((yaml.spec as { nodeName?: string }).nodeName).to.be.a('string').and.not.empty;
     const services = await ok(['get', 'svc', 'shop']);
     expect(services).to.match(/^shop\s+ClusterIP\s+127\.\d+\.\d+\.\d+\s+<none>\s+80\/TCP\s+\d+s$/m);
   });
@@ -199,7 +201,8 @@ spec:
     expect(((await store.get(ReplicationController, 'shop', { namespace: 'default' })).spec as { replicas: number }).replicas).to.equal(5);
     const described = await ok(['describe', 'pod', 'web-1']);
     expect(described).to.match(/^Name:\s+web-1$/m);
-    expect(described).to.match(/^Status:\s+Pending$/m);
+    expect(described).to.match(/^Status:\s+Running$/m);
+    expect(described).to.match(/^Node:\s+\S+\/127\.\d+\.\d+\.\d+$/m);
     expect(described).to.contain('Events:');
   });
 

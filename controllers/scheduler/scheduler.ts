@@ -40,7 +40,6 @@ import {
   type KubeObject,
   type Metrics,
   type Predicate,
-  type ReconcileContext,
   type ReconcileRequest,
   type Reconciler,
   type Runnable,

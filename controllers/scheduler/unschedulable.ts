@@ -10,7 +10,7 @@
  * plugin ran). A scheduler failure that is not about fit (a plugin threw) gets reason
  * `SchedulerError` and the error's text.
  */
-import { formatTimestamp, isConflict, isNotFound, type Client, type Clock, type EventRecorder, type Logger, type Pod } from '../../lib/index.js';
+import { formatTimestamp, isConflict, isNotFound, Pod, type Client, type Clock, type EventRecorder, type Logger } from '../../lib/index.js';
 
 /** kube's ErrNoNodesAvailable text: the cluster has no node at all. */
 export const NO_NODES_AVAILABLE = 'no nodes available to schedule pods';
@@ -110,7 +110,7 @@ export class UnschedulableReporter {
         }
       }
       try {
-        current = await this.reader.get<Pod>({ apiVersion: 'v1', kind: 'Pod' }, pod.metadata!.name!, { namespace: pod.metadata!.namespace! });
+        current = await this.reader.get(Pod, pod.metadata!.name!, { namespace: pod.metadata!.namespace! });
       } catch (err) {
         if (!isNotFound(err)) this.logger.warn({ err }, 'cannot re-read a pod to write its PodScheduled condition');
         return;

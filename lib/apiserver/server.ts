@@ -231,9 +231,8 @@ export class ApiServer {
       serverSignal: this.stopping.signal,
     };
     if (info.group === '' && info.kind === 'Binding') {
-      const podInfo = types.forResource('', 'v1', 'pods');
-      if (!podInfo || request.name) throw noRoute();
-      return handleBinding(ctx, podInfo);
+      if (request.name) throw noRoute();
+      return handleBinding(ctx);
     }
     switch (request.subresource) {
       case '':
@@ -246,7 +245,7 @@ export class ApiServer {
         return handleScale(ctx);
       case 'binding':
         if (info.group !== '' || info.kind !== 'Pod') throw noRoute();
-        return handleBinding(ctx, info);
+        return handleBinding(ctx);
       case 'finalize':
         if (info.group !== '' || info.kind !== 'Namespace' || request.verb !== 'update') throw noRoute();
         break;

@@ -9,8 +9,9 @@
  */
 import { ApiError, badRequest, conflict, invalid, notFound } from '../api/errors.js';
 import { selectorFromSet } from '../api/labels.js';
-import { formatTimestamp, type KubeObject } from '../api/meta.js';
+import type { KubeObject } from '../api/meta.js';
 import type { ResourceInfo, ScaleSubresource } from '../api/resources.js';
+import { createBinding } from '../registry/binding.js';
 import { applyJsonPatch, applyMergePatch, decodeJsonPatch, parsePatchBody } from '../registry/patch.js';
 import type { HandlerContext } from './handlers.js';
 import { dryRun, negotiate, objectBody, parseJson, patchType, readBodyBytes, writeJson } from './http.js';
@@ -113,60 +114,17 @@ export async function handleScale(ctx: HandlerContext): Promise<void> {
   writeJson(ctx.res, 200, scaleOf(ctx.info, result.object));
 }
 
-/** Binds a pod to a node (the Binding's target), as kube's binding REST does. */
-export async function bindPod(ctx: HandlerContext, podInfo: ResourceInfo, podName: string, binding: Json): Promise<void> {
-  const target = binding.target as { kind?: string; name?: string } | undefined;
-  if (!target?.name) {
-    throw invalid('Binding', '', podName, [{ type: 'FieldValueRequired', field: 'target.name', detail: '' }]);
-  }
-  if (target.kind && target.kind !== 'Node') {
-    throw invalid('Binding', '', podName, [{ type: 'FieldValueNotSupported', field: 'target.kind', value: target.kind, supported: ['Node'] }]);
-  }
-  const uid = (binding.metadata as { uid?: string } | undefined)?.uid;
-  const namespace = ctx.request.namespace;
-  if (dryRun(ctx.query)) {
-    await ctx.registry.get(podInfo, namespace, podName);
-  } else {
-    await ctx.registry.mutateStored(podInfo, namespace, podName, (pod) => {
-      const meta = pod.metadata!;
-      const spec = (pod as { spec: { nodeName?: string } }).spec;
-      if (uid && uid !== meta.uid) {
-        throw conflict({ group: '', resource: 'pods' }, podName, `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${meta.uid}`);
-      }
-      if (meta.deletionTimestamp) throw conflict({ group: '', resource: 'pods' }, podName, `pod ${podName} is being deleted, cannot be assigned to a host`);
-      if (spec.nodeName) throw conflict({ group: '', resource: 'pods' }, podName, `pod ${podName} is already assigned to node "${spec.nodeName}"`);
-      spec.nodeName = target.name!;
-      const status = ((pod as { status?: Json }).status ??= {}) as { conditions?: Json[] };
-      const conditions = (status.conditions ??= []);
-      const now = formatTimestamp(ctx.now());
-      const existing = conditions.find((c) => c.type === 'PodScheduled');
-      if (existing) {
-        if (existing.status !== 'True') existing.lastTransitionTime = now;
-        existing.status = 'True';
-        delete existing.reason;
-        delete existing.message;
-      } else {
-        conditions.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now });
-      }
-      return pod;
-    });
-  }
-  writeJson(ctx.res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
-}
-
-/** `POST pods/<name>/binding` or `POST namespaces/<ns>/bindings`. */
-export async function handleBinding(ctx: HandlerContext, podInfo: ResourceInfo): Promise<void> {
+/** `POST pods/<name>/binding` or `POST namespaces/<ns>/bindings`: the registry's binding rules (lib/registry/binding.ts). */
+export async function handleBinding(ctx: HandlerContext): Promise<void> {
   if (ctx.request.verb !== 'create') throw new ApiError({ code: 405, reason: 'MethodNotAllowed', message: `${ctx.request.verb} is not supported on bindings` });
   const body = parseJson(objectBody(ctx.req.headers['content-type'], await readBodyBytes(ctx.req))) as Json;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('a Binding must be a JSON object');
-  const meta = (body.metadata ?? {}) as { name?: string; namespace?: string };
-  if (meta.namespace && meta.namespace !== ctx.request.namespace) {
-    throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+  const meta = (body.metadata ?? {}) as { name?: string };
+  if (ctx.request.resource === 'pods') {
+    // The subresource names the pod in the URL; the body's name, if any, must agree.
+    if (meta.name && meta.name !== ctx.request.name) throw badRequest(`the name of the object (${meta.name}) does not match the name on the URL (${ctx.request.name})`);
+    body.metadata = { ...(body.metadata as object), name: ctx.request.name };
   }
-  const podName = ctx.request.resource === 'pods' ? ctx.request.name : meta.name;
-  if (!podName) throw invalid('Binding', '', '', [{ type: 'FieldValueRequired', field: 'metadata.name', detail: 'name or generateName is required' }]);
-  if (ctx.request.resource === 'pods' && meta.name && meta.name !== podName) {
-    throw badRequest(`the name of the object (${meta.name}) does not match the name on the URL (${podName})`);
-  }
-  await bindPod(ctx, podInfo, podName, body);
+  const status = await createBinding(ctx.registry, body, { namespace: ctx.request.namespace, dryRun: dryRun(ctx.query) });
+  writeJson(ctx.res, 201, status);
 }

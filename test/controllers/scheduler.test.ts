@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import type { Container } from 'inversify';
 import { inject } from 'inversify';
 import { ApiError, Client, createLogger, Event, Manager, Metrics, Node, Pod, type Binding, type Status } from '../../lib/index.js';
-import { FakeClock, TestEnv } from '../../lib/testing/index.js';
+import { FakeClock, FakeEventRecorder, memoryClient, TestEnv } from '../../lib/testing/index.js';
 import { kvBackends } from '../harness/backends.js';
 import { openTestStore } from '../harness/store.js';
 import {
@@ -24,6 +24,8 @@ import {
   SchedulerPlugin,
   SchedulerPlugins,
   SchedulingQueue,
+  UnschedulableReporter,
+  withUnschedulableCondition,
   type Binder,
   type FilterFailure,
   type NodeInfo,
@@ -245,6 +247,32 @@ describe('the unschedulable message (kube FitError)', () => {
     expect(
       fitErrorMessage({ numAllNodes: 4, nodeReasons: new Map([['a', ['Insufficient cpu']]]), absentNodes: { count: 3, reason: "node(s) didn't satisfy plugin(s) [NodeAffinity]" }, unschedulablePlugins: new Set() }),
     ).to.equal("0/4 nodes are available: 1 Insufficient cpu, 3 node(s) didn't satisfy plugin(s) [NodeAffinity].");
+  });
+});
+
+describe('the PodScheduled=False condition', () => {
+  it('is written only when it changes, keeping its transition time while the status stays False', () => {
+    const first = withUnschedulableCondition(pod('p'), 'Unschedulable', 'm1', '2026-01-01T00:00:00Z')!;
+    expect(first).to.deep.equal([{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: 'm1', lastProbeTime: null, lastTransitionTime: '2026-01-01T00:00:00Z' }]);
+    const withIt = { ...pod('p'), status: { conditions: first } } as Pod;
+    expect(withUnschedulableCondition(withIt, 'Unschedulable', 'm1', '2026-01-01T00:05:00Z')).to.equal(undefined);
+    expect(withUnschedulableCondition(withIt, 'Unschedulable', 'm2', '2026-01-01T00:05:00Z')![0]).to.include({ message: 'm2', lastTransitionTime: '2026-01-01T00:00:00Z' });
+  });
+
+  it('survives a conflicting write: the reporter re-reads the pod and writes again, with the Warning event', async () => {
+    const client = await memoryClient();
+    try {
+      const stale = await client.create(pod('p'));
+      await client.update({ ...stale, metadata: { ...stale.metadata, labels: { changed: 'yes' } } });
+      const recorder = new FakeEventRecorder();
+      await new UnschedulableReporter(client, client, recorder, new FakeClock(), createLogger({ level: 'silent' })).report(stale, 'Unschedulable', 'no room');
+      const written = await client.get(Pod, 'p', { namespace: NS });
+      expect(scheduledCondition(written)).to.include({ status: 'False', reason: 'Unschedulable', message: 'no room' });
+      expect(written.metadata?.labels).to.deep.equal({ changed: 'yes' });
+      expect(recorder.events.map((e) => [e.type, e.reason, e.message])).to.deep.equal([['Warning', 'FailedScheduling', 'no room']]);
+    } finally {
+      await client.close();
+    }
   });
 });
 
