@@ -58,6 +58,8 @@ export interface NodeAgentSetup {
   token?: string;
   /** True for an agent alone in its process (its own CPU and memory count as the node's). */
   includeAgentProcess?: boolean;
+  /** How often pod usage is sampled, ms (the agent's default: 10 s). */
+  statsIntervalMs?: number;
 }
 
 /** A node agent with keelson's process runtime over `<dataDir>`, ready to start. */
@@ -81,6 +83,7 @@ export function createNodeAgent(setup: NodeAgentSetup): NodeAgent {
     ...(setup.proxyMode ? { proxyMode: setup.proxyMode } : {}),
     ...(authenticate ? { authenticate: (header: string | undefined) => authenticate(header) !== undefined } : {}),
     includeAgentProcess: !!setup.includeAgentProcess,
+    ...(setup.statsIntervalMs !== undefined ? { statsIntervalMs: setup.statsIntervalMs } : {}),
   });
   return agent;
 }

@@ -3,7 +3,9 @@
  * @kubernetes/client-node and any Kubernetes client work unchanged. Routes: `/version`,
  * discovery (`/api`, `/apis`, their group/version lists, aggregated discovery), OpenAPI v2/v3,
  * the probes, and every served resource — CRUD, watch, `status`, `scale`, `binding` and
- * `finalize` subresources. HTTPS with bearer tokens when configured (see `keelson up`).
+ * `finalize` subresources; `pods/log` streamed from the pod's node agent (pod-logs.ts) and the
+ * resource metrics API `metrics.k8s.io/v1beta1` read from the agents (metrics-api.ts). HTTPS with
+ * bearer tokens when configured (see `keelson up`).
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -36,7 +38,10 @@ import {
   type HandlerContext,
 } from './handlers.js';
 import { writeError, writeJson } from './http.js';
+import { METRICS_GROUP, MetricsApi, metricsApiGroup, metricsGroupDiscovery, metricsResourceList, type MetricsApiOptions } from './metrics-api.js';
+import { NodeClient, type NodeClientOptions } from './node-client.js';
 import { openapiV2, openapiV3Index, openapiV3Served } from './openapi.js';
+import { handlePodLog } from './pod-logs.js';
 import { parseRequestInfo, type RequestInfo } from './request-info.js';
 import { handleBinding, handleScale } from './subresources.js';
 
@@ -64,6 +69,14 @@ export interface ApiServerOptions {
   logger?: ApiServerLogger;
   /** Server-side timeout of watches that set none (default 30 min, randomised up to ×2, as kube's min-request-timeout). */
   watchTimeoutMs?: number;
+  /**
+   * How the server reaches node agents (`pods/log`, the metrics API): the credential it sends
+   * (kube-apiserver's kubelet client credential; `keelson up` gives its own token) and the address
+   * types it prefers. Default: no token.
+   */
+  nodeClient?: NodeClientOptions;
+  /** The metrics API's sampling window and per-node timeout (see {@link MetricsApiOptions}). */
+  metrics?: MetricsApiOptions;
 }
 
 const quiet: ApiServerLogger = { info() {}, warn() {}, error() {} };
@@ -74,10 +87,14 @@ export class ApiServer {
   private readonly clock: Clock;
   private readonly logger: ApiServerLogger;
   private readonly stopping = new AbortController();
+  private readonly nodes: NodeClient;
+  private readonly metrics: MetricsApi;
 
   constructor(private readonly options: ApiServerOptions) {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? quiet;
+    this.nodes = new NodeClient(options.nodeClient);
+    this.metrics = new MetricsApi({ registry: options.registry, nodes: this.nodes, now: () => this.clock.now(), logger: this.logger }, options.metrics);
   }
 
   /** The registry served. */
@@ -166,11 +183,16 @@ export class ApiServer {
       get();
       const mode = negotiateDiscovery(req.headers.accept);
       if (mode !== 'legacy') {
-        writeJson(res, 200, aggregatedDiscovery(types, path === '/api' ? 'core' : 'apis', mode), { 'Content-Type': DISCOVERY_CONTENT_TYPES[mode] });
+        const document = aggregatedDiscovery(types, path === '/api' ? 'core' : 'apis', mode);
+        // The metrics API comes last, as an aggregated API server's group would.
+        if (path === '/apis') document.items.push(metricsGroupDiscovery());
+        writeJson(res, 200, document, { 'Content-Type': DISCOVERY_CONTENT_TYPES[mode] });
       } else if (path === '/api') {
         writeJson(res, 200, apiVersions(req.headers.host ?? '127.0.0.1'));
       } else {
-        writeJson(res, 200, apiGroupList(types));
+        const list = apiGroupList(types);
+        list.groups.push(metricsApiGroup());
+        writeJson(res, 200, list);
       }
       return true;
     }
@@ -178,6 +200,12 @@ export class ApiServer {
     if (discovery) {
       get();
       const [, coreVersion, group, groupVersion] = discovery;
+      if (group === METRICS_GROUP) {
+        const body = !groupVersion ? { kind: 'APIGroup', apiVersion: 'v1', ...metricsApiGroup() } : groupVersion === 'v1beta1' ? metricsResourceList() : undefined;
+        if (!body) throw noRoute();
+        writeJson(res, 200, body);
+        return true;
+      }
       const body = coreVersion ? apiResourceList(types, '', coreVersion) : groupVersion ? apiResourceList(types, group!, groupVersion) : apiGroup(types, group!);
       if (!body) throw noRoute();
       writeJson(res, 200, body);
@@ -214,6 +242,7 @@ export class ApiServer {
   }
 
   private async resource(req: IncomingMessage, res: ServerResponse, request: RequestInfo, query: URLSearchParams): Promise<void> {
+    if (request.apiPrefix === 'apis' && request.group === METRICS_GROUP) return this.metrics.handle(req, res, request, query);
     const types = this.registry.types;
     const info: ResourceInfo | undefined = types.forResource(request.group, request.version, request.resource);
     if (!info) throw noRoute();
@@ -246,6 +275,9 @@ export class ApiServer {
       case 'binding':
         if (info.group !== '' || info.kind !== 'Pod') throw noRoute();
         return handleBinding(ctx);
+      case 'log':
+        if (info.group !== '' || info.kind !== 'Pod' || !request.name) throw noRoute();
+        return handlePodLog(ctx, this.nodes);
       case 'finalize':
         if (info.group !== '' || info.kind !== 'Namespace' || request.verb !== 'update') throw noRoute();
         break;
