@@ -5,56 +5,14 @@
  * custom kinds. Every flag is in `--help`; a bad flag is one clear line and exit code 2.
  */
 import 'reflect-metadata';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { crdsCommand } from './crds.js';
-import { parseQuantity } from '../lib/api/quantity.js';
+import { bool, collect, count, duration, loopbackAddress, port, quantity } from './flags.js';
+import { addNodeLifecycleFlags } from './lifecycle-flags.js';
 import { CliError } from './modules.js';
 import { nodeCommand } from './node.js';
 import { runCommand } from './run.js';
 import { upCommand } from './up.js';
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('must be a port number (0-65535)');
-  return n;
-}
-
-function count(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a non-negative integer');
-  return Number(value);
-}
-
-/** `2s`, `500ms`, `1m`, `1.5s` (a bare number is seconds) → milliseconds. */
-function duration(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
-  if (!match) throw new InvalidArgumentError('must be a duration such as 2s, 500ms or 1m');
-  const ms = Number(match[1]) * ({ ms: 1, s: 1000, m: 60_000 } as const)[(match[2] ?? 's') as 'ms' | 's' | 'm'];
-  if (ms <= 0) throw new InvalidArgumentError('must be longer than 0');
-  return ms;
-}
-
-function quantity(value: string): string {
-  if (parseQuantity(value) === undefined) throw new InvalidArgumentError('must be a quantity such as 2, 500m or 4Gi');
-  return value;
-}
-
-function loopbackAddress(value: string): string {
-  const octets = value.split('.');
-  if (octets.length !== 4 || octets[0] !== '127' || !octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255)) {
-    throw new InvalidArgumentError('must be a loopback IPv4 address such as 127.1.0.2');
-  }
-  return value;
-}
-
-function bool(value: string | undefined): boolean {
-  if (value === undefined || value === 'true') return true;
-  if (value === 'false') return false;
-  throw new InvalidArgumentError('must be true or false');
-}
 
 function program(): Command {
   const root = new Command('keelson')
@@ -63,7 +21,7 @@ function program(): Command {
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text.trimEnd().split('\n')[0] + '\n') });
 
-  root
+  const run = root
     .command('run')
     .description('run the controllers of user modules (plus chosen built-ins) against a source, with leader election')
     .exitOverride()
@@ -78,10 +36,10 @@ function program(): Command {
     .option('--metrics-port <port>', 'port of /metrics, /healthz and /readyz (0 picks a free one)', port, 8080)
     .option('--metrics-bind-address <addr>', 'address to serve metrics and probes on', '127.0.0.1')
     .option('--shutdown-timeout <seconds>', 'how long running reconciles may take to finish on SIGTERM', (v) => Number(v), 30)
-    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'))
-    .action(async (options) => runCommand(options));
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'));
+  addNodeLifecycleFlags(run).action(async (options) => runCommand(options));
 
-  root
+  const up = root
     .command('up')
     .description('start the control plane in one process: store, API server (HTTPS, token), built-in controllers; writes <data-dir>/kubeconfig')
     .exitOverride()
@@ -93,8 +51,13 @@ function program(): Command {
     .option('--metrics-port <port>', 'port of the controller manager\'s /metrics, /healthz and /readyz (0 picks a free one)', port, 10257)
     .option('--nodes <k>', 'node agents to run in this process: node-1…node-K on 127.1.0.1…K (pods in <data-dir>/nodes/<name>)', count, 1)
     .option('--kubelet-port <port>', "port of each in-process node agent's endpoints, on its own address (0 picks free ones)", port, 10250)
-    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'))
-    .action(async (options) => upCommand(options));
+    .addOption(new Option('--lease-renew-interval <duration>', "how often each in-process node agent renews its Lease in kube-node-lease").default(2000, '2s').argParser(duration))
+    .option('--node-lease-duration-seconds <n>', "the node Leases' leaseDurationSeconds", count, 40)
+    .addOption(new Option('--stats-interval <duration>', "how often each in-process node agent samples its pods' CPU and memory (what kubectl top shows; the metrics window)").default(10_000, '10s').argParser(duration))
+    .option('--default-not-ready-toleration-seconds <n>', 'tolerationSeconds of the not-ready:NoExecute toleration added to every pod (DefaultTolerationSeconds admission)', count, 5)
+    .option('--default-unreachable-toleration-seconds <n>', 'tolerationSeconds of the unreachable:NoExecute toleration added to every pod (DefaultTolerationSeconds admission)', count, 5)
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'));
+  addNodeLifecycleFlags(up).action(async (options) => upCommand(options));
 
   root
     .command('node')

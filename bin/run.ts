@@ -17,10 +17,12 @@ import { controllerMetadata } from '../lib/runtime/decorators.js';
 import { installCrds } from '../lib/runtime/crd-gen.js';
 import { createLogger } from '../lib/runtime/logger.js';
 import { Manager, type ManagerOptions } from '../lib/runtime/manager.js';
+import { NodeLifecycleConfiguration } from '../controllers/node-lifecycle/index.js';
+import { nodeLifecycleOptions, type NodeLifecycleFlags } from './lifecycle-flags.js';
 import { CliError, loadModules } from './modules.js';
 
 /** Options of `keelson run`, as parsed. */
-export interface RunOptions {
+export interface RunOptions extends NodeLifecycleFlags {
   module: string[];
   store?: string;
   kubeconfig?: string;
@@ -121,6 +123,7 @@ export async function runCommand(options: RunOptions): Promise<void> {
         : false,
       ...(await kindFacts(client, controllers)),
     });
+    manager.container.bind(NodeLifecycleConfiguration).toConstantValue(nodeLifecycleOptions(options));
     manager.add(...controllers);
     await manager.start(stop.signal);
     logger.info('stopped');

@@ -20,11 +20,13 @@ import type { CustomResourceRegistry } from '../lib/registry/crd-registry.js';
 import { createLogger } from '../lib/runtime/logger.js';
 import { Manager } from '../lib/runtime/manager.js';
 import type { NodeAgent } from '../controllers/node-agent/index.js';
+import { NodeLifecycleConfiguration } from '../controllers/node-lifecycle/index.js';
+import { nodeLifecycleOptions, type NodeLifecycleFlags } from './lifecycle-flags.js';
 import { CliError } from './modules.js';
 import { createNodeAgent } from './node.js';
 
 /** Options of `keelson up`, as parsed. */
-export interface UpOptions {
+export interface UpOptions extends NodeLifecycleFlags {
   dataDir: string;
   store?: string;
   bindAddress: string;
@@ -35,6 +37,16 @@ export interface UpOptions {
   nodes: number;
   /** Port of each agent's endpoints (on its own address). */
   kubeletPort: number;
+  /** How often each in-process agent samples its pods' usage (ms): the metrics API's window. */
+  statsInterval?: number;
+  /** How often each in-process agent renews its node Lease (ms). */
+  leaseRenewInterval?: number;
+  /** The node Leases' leaseDurationSeconds. */
+  nodeLeaseDurationSeconds?: number;
+  /** DefaultTolerationSeconds admission: the not-ready toleration's seconds. */
+  defaultNotReadyTolerationSeconds?: number;
+  /** DefaultTolerationSeconds admission: the unreachable toleration's seconds. */
+  defaultUnreachableTolerationSeconds?: number;
   logLevel: string;
 }
 
@@ -61,7 +73,14 @@ export async function upCommand(options: UpOptions): Promise<void> {
   const token = await ensureToken(join(dataDir, 'pki'));
 
   // The orphan/foreground finalizers of deletes only make sense when a garbage collector runs.
-  const client = (await connect({ store: storeUrl, garbageCollection: selected.includes('gc') }).catch((err: unknown) => {
+  const client = (await connect({
+    store: storeUrl,
+    garbageCollection: selected.includes('gc'),
+    defaultTolerationSeconds: {
+      ...(options.defaultNotReadyTolerationSeconds !== undefined ? { notReadyTolerationSeconds: options.defaultNotReadyTolerationSeconds } : {}),
+      ...(options.defaultUnreachableTolerationSeconds !== undefined ? { unreachableTolerationSeconds: options.defaultUnreachableTolerationSeconds } : {}),
+    },
+  }).catch((err: unknown) => {
     throw new CliError(`cannot open store ${storeUrl}: ${err instanceof Error ? err.message : String(err)}`);
   })) as StoreClient;
   const registry = client.registry as CustomResourceRegistry;
@@ -82,6 +101,9 @@ export async function upCommand(options: UpOptions): Promise<void> {
     tls: { cert: pki.serverCert, key: pki.serverKey },
     authenticate: createAuthenticator({ tokens: [token] }),
     logger,
+    // pods/log and metrics.k8s.io reach the agents with the API server's token, which they require.
+    nodeClient: { token },
+    ...(options.statsInterval !== undefined ? { metrics: { windowMs: options.statsInterval } } : {}),
   });
   const controllers: Newable[] = selected.flatMap((name) => [...builtinControllers[name]!]);
   const manager = new Manager({
@@ -93,6 +115,7 @@ export async function upCommand(options: UpOptions): Promise<void> {
     resourceInfoFor: (gvk) => registry.types.forKind(gvk.apiVersion, gvk.kind),
     isServed: (kind) => registry.types.resolve(kind) !== undefined,
   });
+  manager.container.bind(NodeLifecycleConfiguration).toConstantValue(nodeLifecycleOptions(options));
   manager.add(...controllers);
   // The node agents share the store client; each serves on its own loopback address.
   const agents: NodeAgent[] = Array.from({ length: options.nodes }, (_, i) =>
@@ -104,6 +127,9 @@ export async function upCommand(options: UpOptions): Promise<void> {
       dataDir: join(dataDir, 'nodes', `node-${i + 1}`),
       logger,
       token,
+      ...(options.statsInterval !== undefined ? { statsIntervalMs: options.statsInterval } : {}),
+      ...(options.leaseRenewInterval !== undefined ? { leaseRenewIntervalMs: options.leaseRenewInterval } : {}),
+      ...(options.nodeLeaseDurationSeconds !== undefined ? { leaseDurationSeconds: options.nodeLeaseDurationSeconds } : {}),
     }),
   );
   try {

@@ -1,0 +1,69 @@
+/**
+ * Parsers of the keelson binary's flag values: each throws commander's InvalidArgumentError
+ * with what a good value looks like, so a bad flag is one clear line and exit code 2.
+ */
+import { InvalidArgumentError } from 'commander';
+import { parseQuantity } from '../lib/api/quantity.js';
+
+/** Collects a repeated flag into a list. */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** A port number (0-65535). */
+export function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('must be a port number (0-65535)');
+  return n;
+}
+
+/** A non-negative integer. */
+export function count(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a non-negative integer');
+  return Number(value);
+}
+
+/** `2s`, `500ms`, `1m`, `1.5s` (a bare number is seconds) → milliseconds. */
+export function duration(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
+  if (!match) throw new InvalidArgumentError('must be a duration such as 2s, 500ms or 1m');
+  const ms = Number(match[1]) * ({ ms: 1, s: 1000, m: 60_000 } as const)[(match[2] ?? 's') as 'ms' | 's' | 'm'];
+  if (ms <= 0) throw new InvalidArgumentError('must be longer than 0');
+  return ms;
+}
+
+/** A Kubernetes quantity (`2`, `500m`, `4Gi`), kept as written. */
+export function quantity(value: string): string {
+  if (parseQuantity(value) === undefined) throw new InvalidArgumentError('must be a quantity such as 2, 500m or 4Gi');
+  return value;
+}
+
+/** A loopback IPv4 address (127.x.y.z). */
+export function loopbackAddress(value: string): string {
+  const octets = value.split('.');
+  if (octets.length !== 4 || octets[0] !== '127' || !octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255)) {
+    throw new InvalidArgumentError('must be a loopback IPv4 address such as 127.1.0.2');
+  }
+  return value;
+}
+
+/** `true`/`false`, or the bare flag (true). */
+export function bool(value: string | undefined): boolean {
+  if (value === undefined || value === 'true') return true;
+  if (value === 'false') return false;
+  throw new InvalidArgumentError('must be true or false');
+}
+
+/** A non-negative number (a rate). */
+export function rate(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a non-negative number');
+  return n;
+}
+
+/** A number in (0, 1]. */
+export function fraction(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n > 0 && n <= 1)) throw new InvalidArgumentError('must be a number in (0, 1]');
+  return n;
+}
