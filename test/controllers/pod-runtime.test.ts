@@ -406,6 +406,9 @@ describe('ProcessRuntime', function () {
     try {
       old = JSON.parse((await waitForLine(host.stdout!, /^running /)).slice('running '.length)) as PodRuntimeStatus;
       await waitFor(() => httpGet(`http://${ip}:${port}/`).then((r) => r.status === 200), { what: 'the first server' });
+      // Not before the stubborn one ignores SIGTERM: under load its start can lag the host's report.
+      const stubbornLog = join(sandbox.dataDir, 'pods', `default_reborn_${uid}`, 'stubborn', '0.log');
+      await waitFor(() => existsSync(stubbornLog) && readFileSync(stubbornLog, 'utf8').includes('SIGTERM handler installed'), { what: 'the stubborn container to ignore SIGTERM' });
     } finally {
       host.kill('SIGKILL');
     }
