@@ -92,6 +92,7 @@ export class PodWorker implements Reconciler<Pod> {
   private readonly stopping = new Map<string, Promise<void>>();
   private allocator: PodIPAllocator | undefined;
   private readonly unsubscribe: () => void;
+  private readonly unsubscribeEvents: () => void;
 
   constructor(private readonly ctx: PodWorkerContext) {
     this.unsubscribe = ctx.runtime.onChange((uid) => {
@@ -101,6 +102,7 @@ export class PodWorker implements Reconciler<Pod> {
       if (status) tracked.lastSeen = status;
       ctx.enqueue(tracked.request);
     });
+    this.unsubscribeEvents = ctx.runtime.onEvent?.((pod, event) => ctx.events.event(pod, event.type, event.reason, event.message)) ?? (() => {});
   }
 
   /** Brings one pod in line (see the file header). */
@@ -184,6 +186,7 @@ export class PodWorker implements Reconciler<Pod> {
    */
   async shutdown(): Promise<void> {
     this.unsubscribe();
+    this.unsubscribeEvents();
     const kills = [...this.byUid.values()].map((t) => this.ctx.runtime.kill(t.uid, graceOf(t.pod)).catch(() => undefined));
     await Promise.all([...kills, ...this.stopping.values()]);
     await this.ctx.runtime.shutdown(0);

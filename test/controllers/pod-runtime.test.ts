@@ -77,6 +77,8 @@ describe('ProcessRuntime', function () {
     const runtime = sandbox.runtime({ clock, backoff: { initialMs: 10_000, maxMs: 40_000 } });
     const pod = makePod('crash', { containers: [sandbox.program('c', ['--exit-after', '0', '--code', '3'])] });
     const uid = pod.metadata!.uid!;
+    const events: string[] = [];
+    runtime.onEvent((about, e) => events.push(`${about.metadata!.name} ${e.type} ${e.reason} ${e.container}: ${e.message}`));
     runtime.sync(pod, nextPodIP());
     const backingOff = (restarts: number, delay: string) => (s: PodRuntimeStatus) =>
       container(s).restartCount === restarts && container(s).state.waiting?.message === `back-off ${delay} restarting failed container=c pod=crash_default(${uid})`;
@@ -95,6 +97,9 @@ describe('ProcessRuntime', function () {
     await clock.advance(40_000);
     status = await waitForStatus(runtime, uid, backingOff(4, '40s'), 'back-off capped at 40s');
     expect(container(status).lastState.terminated!.finishedAt).to.be.a('string');
+    // kubelet's events: each start, and each restart held by the back-off (10s, 20s, 40s, 40s) once.
+    expect(events.filter((e) => e === 'crash Normal Started c: Started container c')).to.have.length(5);
+    expect(events.filter((e) => e.includes(' BackOff '))).to.deep.equal(Array(4).fill(`crash Warning BackOff c: Back-off restarting failed container c in pod crash_default(${uid})`));
   });
 
   it('shows a failed bind (EADDRINUSE) with its exit code and, FallbackToLogsOnError, the log tail as message', async () => {
@@ -359,6 +364,8 @@ describe('ProcessRuntime', function () {
     const imageOnly = makePod('image-only', { containers: [{ name: 'c', image: 'nginx:1.27' }] });
     const missing = makePod('missing', { restartPolicy: 'Never', containers: [{ name: 'c', command: ['/nonexistent/keelson-nope'] }] });
     const notInPath = makePod('not-in-path', { containers: [{ name: 'c', command: ['keelson-no-such-program'], args: [sandbox.marker] }] });
+    const failed: string[] = [];
+    runtime.onEvent((about, e) => e.reason === 'Failed' && failed.push(`${about.metadata!.name} ${e.type}: ${e.message}`));
     for (const pod of [imageOnly, missing, notInPath]) runtime.sync(pod, nextPodIP());
     let status = await waitForStatus(runtime, imageOnly.metadata!.uid!, (s) => container(s).state.waiting?.reason === 'CreateContainerError', 'CreateContainerError');
     expect(container(status).state.waiting!.message).to.include('has no command or args').and.include('nginx:1.27');
@@ -369,6 +376,7 @@ describe('ProcessRuntime', function () {
     expect(container(status).state.waiting!.message).to.equal('exec: "keelson-no-such-program": executable file not found in $PATH');
     expect(container(status).lastState.terminated).to.include({ exitCode: 127 });
     expect(container(status).restartCount).to.equal(1);
+    expect(failed).to.include('missing Warning: Error: exec: "/nonexistent/keelson-nope": stat /nonexistent/keelson-nope: no such file or directory');
   });
 
   it('kills every container when the process hosting the runtime is SIGKILLed', async () => {

@@ -35,7 +35,12 @@ export interface ContainerHost {
   readonly configRetryMs: number;
   /** Something about this container changed (status, or it needs a decision). */
   changed(): void;
+  /** Reports an event about container `container` (kubelet's Started, Unhealthy, Killing…). */
+  event(type: 'Normal' | 'Warning', reason: string, container: string, message: string): void;
 }
+
+/** Probe kinds as kubelet names them in events. */
+const PROBE_NAMES: Record<ProbeKind, string> = { liveness: 'Liveness', readiness: 'Readiness', startup: 'Startup' };
 
 /** How a container takes part in its pod. */
 export type ContainerRole = 'init' | 'sidecar' | 'regular';
@@ -213,6 +218,7 @@ export class ContainerRunner {
     instance.startedAtMs = host.clock.now();
     instance.containerID = `keelson://${outcome.pid}`;
     instance.started = !spec.startupProbe;
+    host.event('Normal', 'Started', spec.name, `Started container ${spec.name}`);
     this.startProbes(instance);
     host.changed();
     const postStart = spec.lifecycle?.postStart;
@@ -238,6 +244,9 @@ export class ContainerRunner {
         startedAtMs: instance.startedAtMs!,
         isStarted: () => instance.started,
         onResult: (success) => this.onProbeResult(instance, kind, success),
+        onFailure: (output) => {
+          if (this.current === instance && !instance.stopping) this.host.event('Warning', 'Unhealthy', this.name, `${PROBE_NAMES[kind]} probe failed: ${output}`);
+        },
       });
       instance.probes.set(kind, worker);
       worker.start();
@@ -253,6 +262,7 @@ export class ContainerRunner {
       }
     } else if (!success) {
       const probe = kind === 'liveness' ? this.spec.livenessProbe : this.spec.startupProbe;
+      this.host.event('Normal', 'Killing', this.name, `Container ${this.name} failed ${kind} probe, will be restarted`);
       void this.stop(this.graceMs(probe?.terminationGracePeriodSeconds), 'probe');
     } else if (kind === 'startup' && !instance.started) {
       instance.started = true;
@@ -335,6 +345,7 @@ export class ContainerRunner {
       ...(instance.stopping ? { stoppedFor: instance.stopping } : {}),
       startFailed: instance.startedAtMs === undefined,
     });
+    if (instance.startedAtMs === undefined) this.host.event('Warning', 'Failed', this.name, `Error: ${message ?? record.reason ?? `exit code ${exitCode}`}`);
     this.current = undefined;
     this.host.changed();
   }

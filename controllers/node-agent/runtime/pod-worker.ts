@@ -14,7 +14,7 @@ import type { RuntimeLayout } from './layout.js';
 import { settleInstance } from './recovery.js';
 import { computePhase, formatPod, isSidecar, restartPolicyOf, shouldRestart } from './status.js';
 import type { InstanceRecord } from './supervisor-protocol.js';
-import type { EnvResolver, PodRuntimeStatus } from './types.js';
+import type { EnvResolver, PodRuntimeStatus, RuntimeEvent } from './types.js';
 
 /** What a pod worker shares with its runtime. */
 export interface PodWorkerOptions {
@@ -29,6 +29,8 @@ export interface PodWorkerOptions {
   staleWaitMs: number;
   /** The pod's status changed. */
   onChange(): void;
+  /** Something happened that deserves an Event. */
+  onEvent(pod: Pod, event: RuntimeEvent): void;
 }
 
 /** One pod and its containers. */
@@ -116,6 +118,11 @@ export class PodWorker implements ContainerHost {
       if (imageChanged && runner.active && !this.terminating) void runner.stop(this.podGraceMs(), 'spec');
     }
     this.requestReconcile(); // no change event: a sync alone changes nothing the agent reports
+  }
+
+  /** Reports an event about one of this pod's containers. */
+  event(type: RuntimeEvent['type'], reason: string, container: string, message: string): void {
+    this.options.onEvent(this.pod, { type, reason, message, container });
   }
 
   /** A container changed: tell the runtime, and decide what to do next. */
@@ -213,6 +220,7 @@ export class PodWorker implements ContainerHost {
           : { reason: 'CrashLoopBackOff', message: `back-off ${formatGoDuration(delayMs)} restarting failed container=${runner.name} pod=${formatPod(this.pod)}` };
         if (runner.waiting?.reason !== waiting.reason || runner.waiting.message !== waiting.message) {
           runner.waiting = waiting;
+          if (!last.startFailed) this.event('Warning', 'BackOff', runner.name, `Back-off restarting failed container ${runner.name} in pod ${formatPod(this.pod)}`);
           this.options.onChange();
         }
         return this.wakeAt(runner.name, last.finishedAtMs + delayMs);

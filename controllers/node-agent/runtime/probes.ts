@@ -25,6 +25,8 @@ export interface ProbeWorkerOptions {
   isStarted(): boolean;
   /** Called when a result crosses its threshold (and every time it stays there after). */
   onResult(success: boolean, output: string): void;
+  /** Called after every failed probe, threshold or not (kubelet records an event each time). */
+  onFailure?(output: string): void;
 }
 
 /** Runs one probe of one container instance until stopped. */
@@ -75,6 +77,7 @@ export class ProbeWorker {
     const { success, output } = await runAction(probe, target, Math.max(1, probe.timeoutSeconds ?? 1) * 1000, clock);
     this.probing = false;
     if (this.stopped) return;
+    if (!success) this.options.onFailure?.(output);
     if (this.lastResult === success) this.resultRun++;
     else {
       this.lastResult = success;

@@ -23,7 +23,7 @@ import { RuntimeLayout } from './layout.js';
 import { readInstanceLog, type LogSource } from './logs.js';
 import { PodWorker } from './pod-worker.js';
 import { SUPERVISOR_PATH } from './supervised-process.js';
-import type { EnvResolver, LogOptions, PodRuntime, PodRuntimeStatus, PodUsage } from './types.js';
+import type { EnvResolver, LogOptions, PodRuntime, PodRuntimeStatus, PodUsage, RuntimeEvent } from './types.js';
 import { sampleGroups } from './usage.js';
 
 /** Every setting of a {@link ProcessRuntime}, with its default. */
@@ -57,8 +57,9 @@ export class ProcessRuntime implements PodRuntime {
   private readonly workers = new Map<string, PodWorker>();
   private readonly killed = new Set<string>();
   private readonly listeners = new Set<(uid: string) => void>();
+  private readonly eventListeners = new Set<(pod: Pod, event: RuntimeEvent) => void>();
   private readonly pendingChanges = new Set<string>();
-  private readonly workerOptions: Omit<ConstructorParameters<typeof PodWorker>[2], 'onChange'>;
+  private readonly workerOptions: Omit<ConstructorParameters<typeof PodWorker>[2], 'onChange' | 'onEvent'>;
   private flushQueued = false;
   private closed = false;
 
@@ -85,7 +86,13 @@ export class ProcessRuntime implements PodRuntime {
     if (this.killed.has(uid)) return; // a killed pod never runs again
     const worker = this.workers.get(uid);
     if (worker) return worker.update(pod, podIP);
-    this.workers.set(uid, new PodWorker(pod, podIP, { ...this.workerOptions, onChange: () => this.emit(uid) }));
+    this.workers.set(uid, new PodWorker(pod, podIP, {
+        ...this.workerOptions,
+        onChange: () => this.emit(uid),
+        onEvent: (about, event) => {
+          for (const listener of this.eventListeners) listener(about, event);
+        },
+      }));
     this.emit(uid);
   }
 
@@ -109,6 +116,11 @@ export class ProcessRuntime implements PodRuntime {
   onChange(listener: (uid: string) => void): () => void {
     this.listeners.add(listener);
     return () => void this.listeners.delete(listener);
+  }
+
+  onEvent(listener: (pod: Pod, event: RuntimeEvent) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => void this.eventListeners.delete(listener);
   }
 
   /**

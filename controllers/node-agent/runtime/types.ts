@@ -81,6 +81,19 @@ export interface LogOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Something that happened to a pod's container and deserves an Event, as kubelet records them:
+ * `Started`, `Failed`, `Unhealthy` (every failed probe), `Killing` (a failed liveness or startup
+ * probe), `BackOff` (a restart held by the crash-loop back-off).
+ */
+export interface RuntimeEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+  /** The container concerned. */
+  container: string;
+}
+
 /** What the node agent needs of a pod runtime. */
 export interface PodRuntime {
   /**
@@ -99,6 +112,8 @@ export interface PodRuntime {
   pods(): string[];
   /** Subscribes to status changes (a container started, exited, became ready…). Returns an unsubscribe. */
   onChange(listener: (uid: string) => void): () => void;
+  /** Subscribes to the runtime's events about containers (see {@link RuntimeEvent}). Returns an unsubscribe. */
+  onEvent?(listener: (pod: Pod, event: RuntimeEvent) => void): () => void;
   /** A container's log, as text chunks. Throws a 404-ish error when there is no such log. */
   logs(uid: string, container: string, options?: LogOptions): AsyncIterable<string>;
   /** Resource usage of a pod's processes. */
