@@ -7,12 +7,13 @@
  */
 import { apiserverBenchmark } from './apiserver.js';
 import { Cleanup, machineHeader, Reporter, type Benchmark } from './harness.js';
+import { nodeFailureBenchmark } from './node-failure.js';
 import { reconcileBenchmark } from './reconcile.js';
 import { schedulerBenchmark } from './scheduler.js';
 import { storageBenchmark } from './storage.js';
 
 /** Every benchmark module, in the order they run. */
-export const benchmarks: readonly Benchmark[] = [storageBenchmark, reconcileBenchmark, apiserverBenchmark, schedulerBenchmark];
+export const benchmarks: readonly Benchmark[] = [storageBenchmark, reconcileBenchmark, apiserverBenchmark, schedulerBenchmark, nodeFailureBenchmark];
 
 /** Runs the benchmarks matching `filters` (all when empty); resolves with the process exit code. */
 export async function main(filters: readonly string[]): Promise<number> {

@@ -10,14 +10,10 @@ import { randomUUID } from 'node:crypto';
 import { Endpoints, Pod, ReplicationController } from '../../lib/api/kinds.js';
 import type { KubeObject } from '../../lib/api/meta.js';
 import { expectNoProcessesMentioning, processesMentioning, requireKubectl, TestCluster } from '../harness/cluster.js';
+import { isReady } from '../harness/pods.js';
 import { waitFor } from '../harness/wait.js';
 
 const NS = 'default';
-
-/** Whether a pod is Running, Ready and not being deleted. */
-function isReady(pod: Pod): boolean {
-  return !pod.metadata?.deletionTimestamp && pod.status?.phase === 'Running' && !!pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-}
 
 /** How many of the pods each node holds, sorted descending. */
 function spreadOf(pods: Pod[]): number[] {

@@ -7,70 +7,12 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseAllDocuments, stringify } from 'yaml';
-import { Endpoints, Node, Pod } from '../../lib/api/kinds.js';
-import type { KubeObject } from '../../lib/api/meta.js';
-import { expectNoProcessesMentioning, processesMentioning, requireKubectl, ROOT, TestCluster } from '../harness/cluster.js';
+import { Node, Pod } from '../../lib/api/kinds.js';
+import { expectNoProcessesMentioning, requireKubectl, TestCluster } from '../harness/cluster.js';
+import { endpointIPs, helloManifest, helloPods, isReady, killNodeAgent, readyCondition, readyHello, readyNodes, serverProcesses } from '../harness/pods.js';
 import { waitFor } from '../harness/wait.js';
 
 const NS = 'default';
-
-/** Whether a pod is Running, Ready and not being deleted. */
-export function isReady(pod: Pod): boolean {
-  return !pod.metadata?.deletionTimestamp && pod.status?.phase === 'Running' && !!pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-}
-
-/** examples/http-server/hello.yaml with `replicas`, and `marker` in the pods' environment (to find their processes). */
-export function helloManifest(marker: string, replicas = 3): string {
-  const docs = parseAllDocuments(readFileSync(join(ROOT, 'examples/http-server/hello.yaml'), 'utf8')).map((d) => d.toJSON() as KubeObject & { spec: Record<string, unknown> });
-  const rc = docs.find((d) => d.kind === 'ReplicationController')! as KubeObject & { spec: { replicas: number; template: { spec: { containers: { env: unknown[] }[] } } } };
-  rc.spec.replicas = replicas;
-  rc.spec.template.spec.containers[0]!.env.push({ name: 'KEELSON_E2E', value: marker });
-  return docs.map((d) => stringify(d)).join('---\n');
-}
-
-/** The pods of examples/http-server/hello.yaml. */
-async function helloPods(cluster: TestCluster): Promise<Pod[]> {
-  return (await cluster.client.list(Pod, { namespace: NS, labelSelector: 'app=hello' })).items;
-}
-
-/** Waits until `n` live hello pods are Ready (and, if given, `accept` holds of them). */
-async function readyHello(cluster: TestCluster, n: number, accept: (pods: Pod[]) => boolean = () => true, timeoutMs = 60_000): Promise<Pod[]> {
-  let last: Pod[] = [];
-  await waitFor(async () => {
-    last = (await helloPods(cluster)).filter((p) => !p.metadata?.deletionTimestamp);
-    return last.length === n && last.every(isReady) && accept(last);
-  }, { timeoutMs, intervalMs: 100, what: `${n} ready hello pods` }).catch((err: Error) => {
-    throw new Error(`${err.message}; have ${last.map((p) => `${p.metadata?.name}@${p.spec?.nodeName ?? '-'}:${p.status?.phase}`).join(', ')}`);
-  });
-  return last;
-}
-
-/** The hello server processes of this test, by pod name. */
-function serverProcesses(marker: string): Map<string, number> {
-  const byPod = new Map<string, number>();
-  for (const p of processesMentioning(marker)) {
-    if (!p.command.includes('http-server/server.js')) continue;
-    const pod = p.environ.find((v) => v.startsWith('POD_NAME='))?.slice('POD_NAME='.length) ?? '?';
-    byPod.set(pod, (byPod.get(pod) ?? 0) + 1);
-  }
-  return byPod;
-}
-
-async function endpointIPs(cluster: TestCluster, name: string): Promise<{ ready: string[]; notReady: string[] }> {
-  type Subsets = { addresses?: { ip: string }[]; notReadyAddresses?: { ip: string }[] }[];
-  const subsets = ((await cluster.client.get(Endpoints, name, { namespace: NS })) as KubeObject & { subsets?: Subsets }).subsets ?? [];
-  return {
-    ready: subsets.flatMap((s) => s.addresses ?? []).map((a) => a.ip).sort(),
-    notReady: subsets.flatMap((s) => s.notReadyAddresses ?? []).map((a) => a.ip).sort(),
-  };
-}
-
-function readyCondition(node: Node): string | undefined {
-  return node.status?.conditions?.find((c) => c.type === 'Ready')?.status;
-}
 
 describe('pods on node agents under keelson up --nodes 3', function () {
   this.timeout(180_000);
@@ -192,7 +134,7 @@ describe('a node agent killed (SIGKILL) under keelson up with agents as processe
   before(async () => {
     cluster = await TestCluster.start({ nodes: 0 });
     for (const name of names) await cluster.startNode(name);
-    await waitFor(async () => (await cluster.client.list(Node)).items.filter((n) => readyCondition(n) === 'True').length === 3, { timeoutMs: 30_000, what: 'three Ready nodes' });
+    await readyNodes(cluster, 3);
   });
 
   after(async () => {
@@ -202,23 +144,10 @@ describe('a node agent killed (SIGKILL) under keelson up with agents as processe
 
   it('evicts its pods and runs them on the other nodes within seconds; the restarted agent runs nothing twice', async () => {
     await cluster.ok(['apply', '-f', '-'], helloManifest(marker));
-    const pods = await readyHello(cluster, 3, (ps) => new Set(ps.map((p) => p.spec?.nodeName)).size === 3);
-    const victim = pods.find((p) => p.spec?.nodeName === 'node-b')!;
-    const victimIP = victim.status!.podIP!;
-    const agent = cluster.nodeProcess('node-b')!;
-    const address = (await cluster.client.get(Node, 'node-b')).status!.addresses!.find((a) => a.type === 'InternalIP')!.address;
-
-    const killedAt = Date.now();
-    agent.kill('SIGKILL');
-    // Its pod's process dies with it (the supervisor sees the agent's end of the pipe close).
-    await waitFor(() => !serverProcesses(marker).has(victim.metadata!.name!), { timeoutMs: 10_000, intervalMs: 50, what: "the dead agent's pod process to stop" });
-    const goneAfter = Date.now() - killedAt;
-    const notReady = await waitFor(async () => readyCondition(await cluster.client.get(Node, 'node-b')) === 'Unknown' && Date.now() - killedAt, { timeoutMs: 30_000, intervalMs: 50, what: 'node-b Ready=Unknown' });
-    await waitFor(async () => !(await endpointIPs(cluster, 'hello')).ready.includes(victimIP), { timeoutMs: 10_000, intervalMs: 50, what: 'the dead pod out of the ready Endpoints' });
-    const replaced = await readyHello(cluster, 3, (ps) => ps.every((p) => p.spec?.nodeName !== 'node-b'), 45_000);
-    const recoveredMs = Date.now() - killedAt;
-    console.log(`      (pod process gone ${goneAfter} ms, node Unknown ${notReady} ms, pods running elsewhere ${recoveredMs} ms after SIGKILL; goal ≤ 15000 ms)`);
-    expect(recoveredMs, 'generous bound; the goal is 15 s').to.be.at.most(45_000);
+    const failure = await killNodeAgent(cluster, marker, 'node-b', 3);
+    const { victim, replaced, address } = failure;
+    console.log(`      (pod process gone ${failure.processGoneMs} ms, node Unknown ${failure.nodeUnknownMs} ms, out of Endpoints ${failure.endpointsDroppedMs} ms, pods running elsewhere ${failure.recoveredMs} ms after SIGKILL; goal ≤ 15000 ms)`);
+    expect(failure.recoveredMs, 'generous bound; the goal is 15 s').to.be.at.most(45_000);
     const node = await cluster.client.get(Node, 'node-b');
     expect(node.spec?.taints?.map((t) => `${t.key}:${t.effect}`)).to.include.members(['node.kubernetes.io/unreachable:NoExecute', 'node.kubernetes.io/unreachable:NoSchedule']);
     for (const pod of replaced) expect(await (await fetch(`http://${pod.status!.podIP!}:8080/`)).text()).to.contain(pod.metadata!.name!);
