@@ -75,6 +75,7 @@ function program(): Command {
     .option('--data-dir <dir>', "where the pods' logs and records live (default .keelson/nodes/<name>)")
     .addOption(new Option('--lease-renew-interval <duration>', 'how often the node Lease in kube-node-lease is renewed').default(2000, '2s').argParser(duration))
     .option('--node-lease-duration-seconds <n>', "the Lease's leaseDurationSeconds", count, 40)
+    .addOption(new Option('--stats-interval <duration>', "how often the pods' CPU and memory are sampled (what kubectl top shows)").default(10_000, '10s').argParser(duration))
     .addOption(new Option('--proxy-mode <mode>', 'service proxy mode, kept for the service proxy (it does nothing yet)').choices(['userspace', 'nftables']).default('userspace'))
     .option('--token-file <file>', "require this bearer token (the API server's) on the agent's endpoints; without it only loopback clients are served")
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'))

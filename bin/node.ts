@@ -35,6 +35,8 @@ export interface NodeOptions {
   /** Milliseconds. */
   leaseRenewInterval: number;
   nodeLeaseDurationSeconds: number;
+  /** Milliseconds. */
+  statsInterval: number;
   proxyMode: 'userspace' | 'nftables';
   tokenFile?: string;
   logLevel: string;
@@ -145,6 +147,7 @@ export async function nodeCommand(options: NodeOptions): Promise<void> {
       ...(options.memory !== undefined ? { memory: options.memory } : {}),
       pods: options.pods,
       leaseRenewIntervalMs: options.leaseRenewInterval,
+      statsIntervalMs: options.statsInterval,
       leaseDurationSeconds: options.nodeLeaseDurationSeconds,
       proxyMode: options.proxyMode,
       ...(token ? { token } : {}),
