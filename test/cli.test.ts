@@ -3,31 +3,17 @@
  * for a bad flag, a clear error for a module that cannot be loaded, and `keelson crds`.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runProcess, type ProcessRun } from './harness/process.js';
 
 const dist = join(dirname(fileURLToPath(import.meta.url)), '..');
 const root = join(dist, '..');
 
-function keelson(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(dist, 'bin/keelson.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: tmpdir(), env: { ...process.env, KUBECONFIG: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`keelson ${args.join(' ')} did not exit within ${timeoutMs} ms`));
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function keelson(args: string[], timeoutMs = 20_000): Promise<ProcessRun> {
+  return runProcess(process.execPath, [join(dist, 'bin/keelson.js'), ...args], { cwd: tmpdir(), env: { ...process.env, KUBECONFIG: '' }, timeoutMs });
 }
 
 describe('keelson CLI', function () {

@@ -3,11 +3,11 @@
  * what it says.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runProcess, type ProcessRun } from './harness/process.js';
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { ApiServer } from '../lib/apiserver/server.js';
@@ -17,22 +17,8 @@ import { MemoryKV } from '../lib/storage/memory.js';
 
 const dist = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-function run(script: string, env: Record<string, string>, timeoutMs = 20_000, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [join(dist, script), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${script} did not finish within ${timeoutMs} ms\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code, stdout, stderr });
-    });
-  });
+function run(script: string, env: Record<string, string>, timeoutMs = 20_000, args: string[] = []): Promise<ProcessRun> {
+  return runProcess(process.execPath, [join(dist, script), ...args], { env: { ...process.env, ...env }, timeoutMs });
 }
 
 describe('Examples', function () {

@@ -4,93 +4,35 @@
  * file). kubectl must be installed: this suite fails loudly, it never skips.
  */
 import { expect } from 'chai';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { ConfigMap, Pod, ReplicationController } from '../lib/api/kinds.js';
 import type { Client } from '../lib/client/client.js';
 import { connect } from '../lib/client/connect.js';
+import { requireKubectl, ROOT, TestCluster } from './harness/cluster.js';
 import { waitFor } from './harness/wait.js';
-
-const dist = join(dirname(fileURLToPath(import.meta.url)), '..');
-const root = join(dist, '..');
-const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 describe('kubectl against keelson up', function () {
   this.timeout(120_000);
-  let dir: string;
-  let up: ChildProcess;
-  let upOutput = '';
-  let kubeconfig: string;
+  let cluster: TestCluster;
   let store: Client;
-
-  function kubectl(args: string[], options: { input?: string; kubeconfigPath?: string } = {}): Promise<Run> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(KUBECTL, ['--kubeconfig', options.kubeconfigPath ?? kubeconfig, '--cache-dir', join(dir, 'kubectl-cache'), '--request-timeout', '20s', ...args], {
-        env: { ...process.env, HOME: dir, KUBECONFIG: '' },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`kubectl ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
-      }, 60_000);
-      child.on('exit', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-      child.stdin.end(options.input ?? '');
-    });
-  }
-
-  async function ok(args: string[], input?: string): Promise<string> {
-    const run = await kubectl(args, input !== undefined ? { input } : {});
-    expect(run.code, `kubectl ${args.join(' ')}\n${run.stdout}\n${run.stderr}`).to.equal(0);
-    return run.stdout;
-  }
+  const kubectl = (args: string[], input?: string) => cluster.kubectl(args, input);
+  const ok = (args: string[], input?: string) => cluster.ok(args, input);
 
   before(async () => {
-    const version = execFileSync(KUBECTL, ['version', '--client', '-o', 'json'], { encoding: 'utf8' });
-    const minor = Number((JSON.parse(version) as { clientVersion: { minor: string } }).clientVersion.minor.replace(/\D/g, ''));
-    expect(minor, `kubectl ≥ 1.32 is required (found ${version})`).to.be.at.least(32);
-    dir = mkdtempSync(join(tmpdir(), 'keelson-kubectl-'));
-    kubeconfig = join(dir, 'data', 'kubeconfig');
-    up = spawn(process.execPath, [join(dist, 'bin/keelson.js'), 'up', '--data-dir', join(dir, 'data'), '--port', '0', '--metrics-port', '0', '--kubelet-port', '0', '--log-level', 'warn'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    up.stdout!.on('data', (d: Buffer) => (upOutput += d.toString()));
-    up.stderr!.on('data', (d: Buffer) => (upOutput += d.toString()));
-    await waitFor(() => upOutput.includes('keelson is up') && existsSync(kubeconfig), { timeoutMs: 30_000, what: 'keelson up to start' }).catch((err: Error) => {
-      throw new Error(`${err.message}\n${upOutput}`);
-    });
-    store = await connect({ store: `sqlite:${join(dir, 'data', 'keelson.db')}`, compactionIntervalMs: 0 });
+    requireKubectl();
+    cluster = await TestCluster.start({ nodes: 1 });
+    store = await connect({ store: `sqlite:${join(cluster.dataDir, 'keelson.db')}`, compactionIntervalMs: 0 });
   });
 
   after(async () => {
     await store?.close();
-    if (up && up.exitCode === null) {
-      const exited = new Promise((resolve) => up.once('exit', resolve));
-      up.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (up.exitCode === null) up.kill('SIGKILL');
-    }
-    rmSync(dir, { recursive: true, force: true });
+    await cluster?.stop();
   });
 
   it('writes a kubeconfig (mode 0600) that kubectl uses over HTTPS with a token', async () => {
-    const config = parseYaml(readFileSync(kubeconfig, 'utf8')) as { clusters: { cluster: { server: string; 'certificate-authority-data': string } }[]; users: { user: { token: string } }[] };
+    const config = parseYaml(readFileSync(cluster.kubeconfig, 'utf8')) as { clusters: { cluster: { server: string; 'certificate-authority-data': string } }[]; users: { user: { token: string } }[] };
     expect(config.clusters[0]!.cluster.server).to.match(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(config.clusters[0]!.cluster['certificate-authority-data']).to.be.a('string');
     expect(config.users[0]!.user.token).to.be.a('string');
@@ -99,11 +41,11 @@ describe('kubectl against keelson up', function () {
   });
 
   it('refuses kubectl without the token (Unauthorized)', async () => {
-    const config = parseYaml(readFileSync(kubeconfig, 'utf8')) as { users: { user: { token: string } }[] };
+    const config = parseYaml(readFileSync(cluster.kubeconfig, 'utf8')) as { users: { user: { token: string } }[] };
     config.users[0]!.user.token = 'wrong-token';
-    const bad = join(dir, 'bad-kubeconfig');
+    const bad = join(cluster.dir, 'bad-kubeconfig');
     writeFileSync(bad, toYaml(config), { mode: 0o600 });
-    const run = await kubectl(['get', 'pods'], { kubeconfigPath: bad });
+    const run = await cluster.kubectl(['get', 'pods'], '', bad);
     expect(run.code).to.not.equal(0);
     expect(run.stderr).to.contain('Unauthorized');
   });
@@ -145,7 +87,7 @@ spec:
 `;
 
   it('applies a multi-document manifest, then re-applies a change as a strategic merge', async () => {
-    const file = join(dir, 'shop.yaml');
+    const file = join(cluster.dir, 'shop.yaml');
     writeFileSync(file, manifest('nginx:1.27', 'a'));
     const created = await ok(['apply', '-f', file]);
     expect(created).to.contain('configmap/app-config created');
@@ -207,18 +149,13 @@ spec:
   });
 
   it('watches a change with get -w', async () => {
-    const watch = spawn(KUBECTL, ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'kubectl-cache'), 'get', 'configmap', 'settings', '-w', '--output-watch-events', '-o', 'custom-columns=EVENT:.type,NAME:.object.metadata.name,COLOR:.object.data.color'], {
-      env: { ...process.env, HOME: dir, KUBECONFIG: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let seen = '';
-    watch.stdout.on('data', (d: Buffer) => (seen += d.toString()));
+    const watch = cluster.startKubectl(['get', 'configmap', 'settings', '-w', '--output-watch-events', '-o', 'custom-columns=EVENT:.type,NAME:.object.metadata.name,COLOR:.object.data.color']);
     try {
-      await waitFor(() => /ADDED\s+settings\s+blue/.test(seen), { timeoutMs: 20_000, what: 'the initial event' });
+      await waitFor(() => /ADDED\s+settings\s+blue/.test(watch.output()), { timeoutMs: 20_000, what: 'the initial event' });
       await ok(['patch', 'configmap', 'settings', '-p', '{"data":{"color":"green"}}']);
-      await waitFor(() => /MODIFIED\s+settings\s+green/.test(seen), { timeoutMs: 20_000, what: 'the change' });
+      await waitFor(() => /MODIFIED\s+settings\s+green/.test(watch.output()), { timeoutMs: 20_000, what: 'the change' });
     } finally {
-      watch.kill('SIGTERM');
+      watch.child.kill('SIGTERM');
     }
   });
 
@@ -234,27 +171,19 @@ spec:
   });
 
   it('applies a CRD from crds/ and serves its kind with its printer columns', async () => {
-    expect(await ok(['apply', '-f', join(root, 'crds/websites.example.com.yaml')])).to.contain('customresourcedefinition.apiextensions.k8s.io/websites.example.com created');
+    expect(await ok(['apply', '-f', join(ROOT, 'crds/websites.example.com.yaml')])).to.contain('customresourcedefinition.apiextensions.k8s.io/websites.example.com created');
     await waitFor(async () => (await kubectl(['get', 'websites'])).code === 0, { timeoutMs: 10_000, what: 'the Website kind to be served' });
     await ok(['apply', '-f', '-'], 'apiVersion: example.com/v1\nkind: Website\nmetadata: {name: blog}\nspec: {image: nginx:1.27, replicas: 3}\n');
     const out = await ok(['get', 'websites']);
     expect(out.split('\n')[0]).to.match(/^NAME\s+IMAGE\s+DESIRED\s+READY\s+URL\s+AGE$/);
     expect(out).to.match(/^blog\s+nginx:1\.27\s+3\s+/m);
-    const invalid = await kubectl(['apply', '-f', '-'], { input: 'apiVersion: example.com/v1\nkind: Website\nmetadata: {name: huge}\nspec: {image: x, replicas: 500}\n' });
+    const invalid = await kubectl(['apply', '-f', '-'], 'apiVersion: example.com/v1\nkind: Website\nmetadata: {name: huge}\nspec: {image: x, replicas: 500}\n');
     expect(invalid.code).to.not.equal(0);
     expect(invalid.stderr).to.contain('should be less than or equal to 100');
   });
 
   it('keeps every object across a restart of keelson up', async () => {
-    const exited = new Promise((resolve) => up.once('exit', resolve));
-    up.kill('SIGINT');
-    await exited;
-    expect(up.exitCode).to.equal(0);
-    upOutput = '';
-    up = spawn(process.execPath, [join(dist, 'bin/keelson.js'), 'up', '--data-dir', join(dir, 'data'), '--port', '0', '--metrics-port', '0', '--kubelet-port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    up.stdout!.on('data', (d: Buffer) => (upOutput += d.toString()));
-    up.stderr!.on('data', (d: Buffer) => (upOutput += d.toString()));
-    await waitFor(() => upOutput.includes('keelson is up'), { timeoutMs: 30_000, what: 'the restart' });
+    expect(await cluster.restart('SIGINT'), 'exit code of keelson up after SIGINT').to.equal(0);
     const out = await ok(['get', 'rc,svc,cm,websites', '-o', 'name']);
     for (const name of ['replicationcontroller/shop', 'service/shop', 'configmap/app-config', 'website.example.com/blog']) expect(out).to.contain(name);
   });

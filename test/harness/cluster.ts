@@ -5,13 +5,14 @@
  * client over the kubeconfig — and a scan of /proc for processes a test left behind.
  */
 import { expect } from 'chai';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '../../lib/client/client.js';
 import { connect } from '../../lib/client/connect.js';
+import { runProcess, startProcess, type ProcessRun, type StartedProcess } from './process.js';
 import { waitFor } from './wait.js';
 
 /** The compiled tree (`dist/`) and the repository's root. */
@@ -21,11 +22,7 @@ export const ROOT = join(DIST, '..');
 export const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
 
 /** What a kubectl run printed. */
-export interface KubectlRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type KubectlRun = ProcessRun;
 
 /** Fails loudly unless kubectl ≥ 1.32 is installed. */
 export function requireKubectl(): void {
@@ -45,12 +42,8 @@ export async function stopProcess(child: ChildProcess | undefined, graceMs = 10_
 }
 
 /** Starts a keelson subcommand from the repository's root, collecting its output. */
-function startKeelson(args: string[]): { child: ChildProcess; output: () => string } {
-  let output = '';
-  const child = spawn(process.execPath, [join(DIST, 'bin/keelson.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  return { child, output: () => output };
+function startKeelson(args: string[]): StartedProcess {
+  return startProcess(process.execPath, [join(DIST, 'bin/keelson.js'), ...args], { cwd: ROOT });
 }
 
 /** Options of {@link startCluster}. */
@@ -71,8 +64,8 @@ export class TestCluster {
   readonly tokenFile: string;
   /** A client over the kubeconfig (HTTPS, as any controller would use it). */
   client!: Client;
-  private up!: { child: ChildProcess; output: () => string };
-  private readonly nodes = new Map<string, { child: ChildProcess; output: () => string }>();
+  private up!: StartedProcess;
+  private readonly nodes = new Map<string, StartedProcess>();
 
   private constructor(readonly options: ClusterOptions) {
     this.dir = mkdtempSync(join(tmpdir(), 'keelson-e2e-'));
@@ -104,6 +97,20 @@ export class TestCluster {
     this.client = await connect({ kubeconfig: this.kubeconfig });
   }
 
+  /**
+   * Stops `keelson up` with `signal` and starts it again over the same data dir (the node
+   * agents in other processes stay); resolves with the stopped process's exit code.
+   */
+  async restart(signal: NodeJS.Signals = 'SIGINT'): Promise<number | null> {
+    const { child } = this.up;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill(signal);
+    const code = await exited;
+    await this.client.close();
+    await this.startUp();
+    return code;
+  }
+
   /** What `keelson up` printed so far. */
   get output(): string {
     return this.up.output();
@@ -127,27 +134,24 @@ export class TestCluster {
     return this.nodes.get(name)?.child;
   }
 
-  /** Runs kubectl against the cluster (temp HOME and cache dir). */
-  kubectl(args: string[], input = ''): Promise<KubectlRun> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(KUBECTL, ['--kubeconfig', this.kubeconfig, '--cache-dir', join(this.dir, 'kubectl-cache'), '--request-timeout', '20s', ...args], {
-        env: { ...process.env, HOME: this.dir, KUBECONFIG: '' },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`kubectl ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
-      }, 60_000);
-      child.on('exit', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-      child.stdin.end(input);
-    });
+  /** kubectl's command line against the cluster (`kubeconfig` instead of the cluster's), and its environment (temp HOME). */
+  private kubectlCommand(args: string[], kubeconfig = this.kubeconfig): { args: string[]; env: NodeJS.ProcessEnv } {
+    return {
+      args: ['--kubeconfig', kubeconfig, '--cache-dir', join(this.dir, 'kubectl-cache'), '--request-timeout', '20s', ...args],
+      env: { ...process.env, HOME: this.dir, KUBECONFIG: '' },
+    };
+  }
+
+  /** Runs kubectl against the cluster (or with another `kubeconfig`) to its end. */
+  kubectl(args: string[], input = '', kubeconfig?: string): Promise<KubectlRun> {
+    const command = this.kubectlCommand(args, kubeconfig);
+    return runProcess(KUBECTL, command.args, { env: command.env, input, timeoutMs: 60_000 });
+  }
+
+  /** Starts a kubectl that keeps running (`get -w`, `logs -f`); the caller kills it. */
+  startKubectl(args: string[]): StartedProcess {
+    const command = this.kubectlCommand(args);
+    return startProcess(KUBECTL, command.args, { env: command.env });
   }
 
   /** Runs kubectl and expects success; returns its stdout. */
