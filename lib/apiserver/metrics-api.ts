@@ -8,8 +8,13 @@
  *   `pods` (PodMetrics, namespaced), verbs `get` and `list`;
  * - `GET …/nodes[/<name>]`, `GET …/pods`, `GET …/namespaces/<ns>/pods[/<name>]`, with
  *   `labelSelector` (on the Node's or Pod's labels) and `fieldSelector` (`metadata.name`,
- *   `metadata.namespace`), as JSON or, asked for `as=Table`, metrics-server's table;
- * - every other verb, watch included, is a 405 (metrics-server serves no watch).
+ *   `metadata.namespace`; any other field is a 400, as for a kind without field label
+ *   conversions), as JSON or, asked for `as=Table`, metrics-server's table;
+ * - a watch is a 405 `watch is not supported on resources of kind "nodes.metrics.k8s.io"` and
+ *   every write a 405 `the server does not allow this method on the requested resource`, as
+ *   metrics-server answers them (no watch; no route for any other method);
+ * - only Running pods have metrics, as metrics-server's pod lister holds only those: any other
+ *   pod is `pods "<name>" not found`, as a missing one.
  *
  * The figures are read at request time from the kubelet Summary API (`/stats/summary`) of each
  * Ready node concerned, in parallel, each within a timeout; a node that does not answer is left
@@ -18,7 +23,7 @@
  * namespace then name.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ApiError, isNotFound } from '../api/errors.js';
+import { ApiError, badRequest, isNotFound, notFound } from '../api/errors.js';
 import { parseFieldSelector } from '../api/fields.js';
 import type { Node, Pod } from '../api/kinds.js';
 import { parseLabelSelector } from '../api/labels.js';
@@ -113,13 +118,24 @@ function metricsNotFound(resource: 'nodemetrics' | 'podmetrics', name: string): 
   return new ApiError({ code: 404, reason: 'NotFound', message: `${resource}.${METRICS_GROUP} "${name}" not found`, details: { name, group: METRICS_GROUP, kind: resource } });
 }
 
-function methodNotSupported(resource: string, verb: string): ApiError {
+/** What the generic API server's list handler answers a watch on a storage that cannot watch. */
+function watchNotSupported(resource: string): ApiError {
   return new ApiError({
     code: 405,
     reason: 'MethodNotAllowed',
-    message: `${verb} is not supported on resources of kind "${resource}.${METRICS_GROUP}"`,
+    message: `watch is not supported on resources of kind "${resource}.${METRICS_GROUP}"`,
     details: { group: METRICS_GROUP, kind: resource },
   });
+}
+
+/** What go-restful (through the generic API server's service error handler) answers a method without a route. */
+function noSuchMethod(): ApiError {
+  return new ApiError({ code: 405, reason: 'MethodNotAllowed', message: 'the server does not allow this method on the requested resource', details: {} });
+}
+
+/** metrics-server's pod lister (a metadata informer) holds only the pods in phase Running. */
+function isRunning(pod: Pod): boolean {
+  return pod.status?.phase === 'Running';
 }
 
 function isReady(node: Node): boolean {
@@ -132,6 +148,10 @@ function selection(query: URLSearchParams): (obj: KubeObject) => boolean {
   const fieldText = query.get('fieldSelector');
   const labels = labelText ? parseLabelSelector(labelText) : undefined;
   const fields = fieldText ? parseFieldSelector(fieldText) : undefined;
+  // The metrics kinds register no field label conversion: runtime.DefaultMetaV1FieldSelectorConversion.
+  for (const { field } of fields?.requirements ?? []) {
+    if (field !== 'metadata.name' && field !== 'metadata.namespace') throw badRequest(`${JSON.stringify(field)} is not a known field selector: only "metadata.name", "metadata.namespace"`);
+  }
   return (obj) =>
     (!labels || labels.matches(obj.metadata?.labels)) &&
     (!fields || fields.matches({ 'metadata.name': obj.metadata?.name ?? '', 'metadata.namespace': obj.metadata?.namespace ?? '' }));
@@ -183,7 +203,8 @@ export class MetricsApi {
     const resource = request.resource === 'nodes' ? 'nodemetrics' : request.resource === 'pods' ? 'podmetrics' : undefined;
     if (!resource) throw noRoute();
     if (resource === 'nodemetrics' && request.namespace) throw noRoute();
-    if (request.verb !== 'get' && request.verb !== 'list') throw methodNotSupported(request.resource, request.verb);
+    if (request.verb === 'watch') throw watchNotSupported(request.resource);
+    if (request.verb !== 'get' && request.verb !== 'list') throw noSuchMethod();
     const negotiated = negotiate(req.headers.accept, query);
     const context: MetricsContext = { now: this.deps.now(), windowMs: this.windowMs };
     const kind = resource === 'nodemetrics' ? 'NodeMetrics' : 'PodMetrics';
@@ -232,6 +253,7 @@ export class MetricsApi {
 
   private async podMetrics(namespace: string, name: string, context: MetricsContext): Promise<PodMetrics> {
     const pod = await this.deps.registry.get<Pod>(this.info('pods'), namespace, name);
+    if (!isRunning(pod)) throw notFound({ group: '', resource: 'pods' }, name);
     const [metrics] = await this.metricsOfPods([pod], context);
     if (!metrics) throw metricsNotFound('podmetrics', `${namespace}/${name}`);
     return metrics;
@@ -239,7 +261,7 @@ export class MetricsApi {
 
   private async listPodMetrics(namespace: string | undefined, matches: (obj: KubeObject) => boolean, context: MetricsContext): Promise<PodMetrics[]> {
     const pods = (await this.deps.registry.list(this.info('pods'), { ...(namespace ? { namespace } : {}), predicate: EVERYTHING })).items as Pod[];
-    return this.metricsOfPods(pods.filter(matches), context);
+    return this.metricsOfPods(pods.filter((pod) => isRunning(pod) && matches(pod)), context);
   }
 
   /** The metrics of pods, from the summaries of the (Ready) nodes they are bound to. */
