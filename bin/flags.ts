@@ -4,6 +4,8 @@
  */
 import { InvalidArgumentError } from 'commander';
 import { parseQuantity } from '../lib/api/quantity.js';
+import { ipv4Range, portRange } from '../lib/registry/admission/ranges.js';
+import { parseIpv4Cidr } from '../controllers/node-ipam/cidr-set.js';
 
 /** Collects a repeated flag into a list. */
 export function collect(value: string, previous: string[]): string[] {
@@ -66,4 +68,31 @@ export function fraction(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !(n > 0 && n <= 1)) throw new InvalidArgumentError('must be a number in (0, 1]');
   return n;
+}
+
+/** An IPv4 CIDR (`127.64.0.0/11`), normalised (host bits cleared). */
+export function cidr(value: string): string {
+  const parsed = parseIpv4Cidr(value);
+  if (!parsed) throw new InvalidArgumentError('must be an IPv4 CIDR such as 127.64.0.0/11');
+  return value;
+}
+
+/** A Service cluster IP range: an IPv4 CIDR from /1 to /30. */
+export function serviceRange(value: string): string {
+  try {
+    ipv4Range('flag', value);
+  } catch {
+    throw new InvalidArgumentError('must be an IPv4 CIDR from /1 to /30 such as 127.96.0.0/12');
+  }
+  return value;
+}
+
+/** A port range `first-last` within 1-65535. */
+export function portRangeFlag(value: string): string {
+  try {
+    portRange('flag', value);
+  } catch {
+    throw new InvalidArgumentError('must be a port range first-last within 1-65535, such as 30000-32767');
+  }
+  return value;
 }

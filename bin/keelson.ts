@@ -7,7 +7,7 @@
 import 'reflect-metadata';
 import { Command, CommanderError, Option } from 'commander';
 import { crdsCommand } from './crds.js';
-import { bool, collect, count, duration, loopbackAddress, port, quantity } from './flags.js';
+import { bool, cidr, collect, count, duration, loopbackAddress, port, portRangeFlag, quantity, serviceRange } from './flags.js';
 import { addNodeLifecycleFlags } from './lifecycle-flags.js';
 import { CliError } from './modules.js';
 import { nodeCommand } from './node.js';
@@ -33,6 +33,7 @@ function program(): Command {
     .addOption(new Option('--leader-elect [bool]', 'elect a leader through a coordination.k8s.io/v1 Lease before running controllers').default(true).argParser(bool))
     .option('--leader-election-id <name>', 'name of the leader election Lease (default: keelson-<first module name>)')
     .option('--leader-election-namespace <ns>', 'namespace of the leader election Lease', 'kube-system')
+    .option('--cluster-cidr <cidr>', "node-ipam's range, each node's pod CIDR (a /24) is cut from it (default 127.64.0.0/11)", cidr)
     .option('--metrics-port <port>', 'port of /metrics, /healthz and /readyz (0 picks a free one)', port, 8080)
     .option('--metrics-bind-address <addr>', 'address to serve metrics and probes on', '127.0.0.1')
     .option('--shutdown-timeout <seconds>', 'how long running reconciles may take to finish on SIGTERM', (v) => Number(v), 30)
@@ -54,6 +55,9 @@ function program(): Command {
     .addOption(new Option('--lease-renew-interval <duration>', "how often each in-process node agent renews its Lease in kube-node-lease").default(2000, '2s').argParser(duration))
     .option('--node-lease-duration-seconds <n>', "the node Leases' leaseDurationSeconds", count, 40)
     .addOption(new Option('--stats-interval <duration>', "how often each in-process node agent samples its pods' CPU and memory (what kubectl top shows; the metrics window)").default(10_000, '10s').argParser(duration))
+    .option('--cluster-cidr <cidr>', "the range each node's pod CIDR (a /24) is cut from by node-ipam; pod IPs come from it", cidr, '127.64.0.0/11')
+    .option('--service-cluster-ip-range <cidr>', 'the range Service clusterIPs are allocated from', serviceRange, '127.96.0.0/12')
+    .option('--service-node-port-range <range>', 'the range NodePorts are allocated from', portRangeFlag, '30000-32767')
     .option('--default-not-ready-toleration-seconds <n>', 'tolerationSeconds of the not-ready:NoExecute toleration added to every pod (DefaultTolerationSeconds admission)', count, 5)
     .option('--default-unreachable-toleration-seconds <n>', 'tolerationSeconds of the unreachable:NoExecute toleration added to every pod (DefaultTolerationSeconds admission)', count, 5)
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'));

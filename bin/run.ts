@@ -17,12 +17,15 @@ import { controllerMetadata } from '../lib/runtime/decorators.js';
 import { installCrds } from '../lib/runtime/crd-gen.js';
 import { createLogger } from '../lib/runtime/logger.js';
 import { Manager, type ManagerOptions } from '../lib/runtime/manager.js';
+import { NodeIpamConfiguration } from '../controllers/node-ipam/index.js';
 import { NodeLifecycleConfiguration } from '../controllers/node-lifecycle/index.js';
 import { nodeLifecycleOptions, type NodeLifecycleFlags } from './lifecycle-flags.js';
 import { CliError, loadModules } from './modules.js';
 
 /** Options of `keelson run`, as parsed. */
 export interface RunOptions extends NodeLifecycleFlags {
+  /** node-ipam's cluster CIDR. */
+  clusterCidr?: string;
   module: string[];
   store?: string;
   kubeconfig?: string;
@@ -124,6 +127,7 @@ export async function runCommand(options: RunOptions): Promise<void> {
       ...(await kindFacts(client, controllers)),
     });
     manager.container.bind(NodeLifecycleConfiguration).toConstantValue(nodeLifecycleOptions(options));
+    if (options.clusterCidr !== undefined) manager.container.bind(NodeIpamConfiguration).toConstantValue({ clusterCIDR: options.clusterCidr });
     manager.add(...controllers);
     await manager.start(stop.signal);
     logger.info('stopped');

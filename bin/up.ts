@@ -20,6 +20,7 @@ import type { CustomResourceRegistry } from '../lib/registry/crd-registry.js';
 import { createLogger } from '../lib/runtime/logger.js';
 import { Manager } from '../lib/runtime/manager.js';
 import type { NodeAgent } from '../controllers/node-agent/index.js';
+import { NodeIpamConfiguration } from '../controllers/node-ipam/index.js';
 import { NodeLifecycleConfiguration } from '../controllers/node-lifecycle/index.js';
 import { nodeLifecycleOptions, type NodeLifecycleFlags } from './lifecycle-flags.js';
 import { CliError } from './modules.js';
@@ -43,6 +44,12 @@ export interface UpOptions extends NodeLifecycleFlags {
   leaseRenewInterval?: number;
   /** The node Leases' leaseDurationSeconds. */
   nodeLeaseDurationSeconds?: number;
+  /** node-ipam's cluster CIDR (pod CIDRs are cut from it). */
+  clusterCidr?: string;
+  /** Where Service clusterIPs come from. */
+  serviceClusterIpRange?: string;
+  /** Where NodePorts come from (`first-last`). */
+  serviceNodePortRange?: string;
   /** DefaultTolerationSeconds admission: the not-ready toleration's seconds. */
   defaultNotReadyTolerationSeconds?: number;
   /** DefaultTolerationSeconds admission: the unreachable toleration's seconds. */
@@ -76,6 +83,10 @@ export async function upCommand(options: UpOptions): Promise<void> {
   const client = (await connect({
     store: storeUrl,
     garbageCollection: selected.includes('gc'),
+    serviceAllocation: {
+      ...(options.serviceClusterIpRange !== undefined ? { serviceClusterIPRange: options.serviceClusterIpRange } : {}),
+      ...(options.serviceNodePortRange !== undefined ? { serviceNodePortRange: options.serviceNodePortRange } : {}),
+    },
     defaultTolerationSeconds: {
       ...(options.defaultNotReadyTolerationSeconds !== undefined ? { notReadyTolerationSeconds: options.defaultNotReadyTolerationSeconds } : {}),
       ...(options.defaultUnreachableTolerationSeconds !== undefined ? { unreachableTolerationSeconds: options.defaultUnreachableTolerationSeconds } : {}),
@@ -116,6 +127,7 @@ export async function upCommand(options: UpOptions): Promise<void> {
     isServed: (kind) => registry.types.resolve(kind) !== undefined,
   });
   manager.container.bind(NodeLifecycleConfiguration).toConstantValue(nodeLifecycleOptions(options));
+  if (options.clusterCidr !== undefined) manager.container.bind(NodeIpamConfiguration).toConstantValue({ clusterCIDR: options.clusterCidr });
   manager.add(...controllers);
   // The node agents share the store client; each serves on its own loopback address.
   const agents: NodeAgent[] = Array.from({ length: options.nodes }, (_, i) =>

@@ -28,7 +28,8 @@ describe('keelson CLI', function () {
   });
 
   it('answers a bad flag with one line and exit code 2', async () => {
-    for (const args of [['run', '--frobnicate'], ['run', '--module', 'x.js', '--metrics-port', 'abc'], ['run', '--module', 'x.js', '--leader-elect', 'maybe'], ['nonsense']]) {
+    for (const args of [['run', '--frobnicate'], ['run', '--module', 'x.js', '--metrics-port', 'abc'], ['run', '--module', 'x.js', '--leader-elect', 'maybe'], ['nonsense'],
+      ['up', '--cluster-cidr', '127.64.0.0/33'], ['up', '--service-cluster-ip-range', '127.96.0.0'], ['up', '--service-node-port-range', '32767-30000']]) {
       const { code, stderr } = await keelson(args);
       expect(code, args.join(' ')).to.equal(2);
       expect(stderr.trim().split('\n'), stderr).to.have.length(1);

@@ -89,7 +89,8 @@ spec:
     expect(spread[0]! - spread[2]!).to.be.at.most(1);
     for (const pod of pods) {
       expect(pod.metadata?.ownerReferences?.[0]).to.include({ kind: 'ReplicationController', name: 'spread', controller: true });
-      expect(pod.status?.podIP).to.match(/^127\.(6[4-9]|[7-8]\d|9[0-5])\./);
+      // From this cluster's --cluster-cidr (a /16 the harness picks).
+      expect(pod.status?.podIP).to.match(new RegExp(`^${cluster.networks.clusterCIDR.split('.').slice(0, 2).join('\\.')}\\.`));
     }
     expect(containerProcesses()).to.equal(5);
     const rc = await cluster.client.get(ReplicationController, 'spread', { namespace: NS });
@@ -147,6 +148,9 @@ spec:
   ports: [{name: http, port: 80, targetPort: http}]
 `;
     await cluster.ok(['apply', '-f', '-'], manifest);
+    // Its clusterIP comes from this cluster's --service-cluster-ip-range (a /16 the harness picks).
+    const clusterIP = (await cluster.ok(['get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+    expect(clusterIP).to.match(new RegExp(`^${cluster.networks.serviceRange.split('.').slice(0, 2).join('\\.')}\\.\\d+\\.\\d+$`));
     const pods = await readyPods('web', 2);
     const ips = pods.map((p) => p.status!.podIP!).sort();
     type Subsets = { addresses?: { ip: string; targetRef?: { name?: string } }[]; notReadyAddresses?: { ip: string }[]; ports?: { name?: string; port: number }[] }[];

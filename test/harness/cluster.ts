@@ -67,6 +67,16 @@ export class TestCluster {
   private up!: StartedProcess;
   private readonly nodes = new Map<string, StartedProcess>();
 
+  /**
+   * The pod and Service ranges of this cluster: a random /16 of keelson's defaults each, so that
+   * clusters started at the same time on this machine (by parallel runs) do not hand out the same
+   * pod IPs or clusterIPs.
+   */
+  readonly networks = {
+    clusterCIDR: `127.${64 + Math.floor(Math.random() * 32)}.0.0/16`,
+    serviceRange: `127.${96 + Math.floor(Math.random() * 16)}.0.0/16`,
+  };
+
   private constructor(readonly options: ClusterOptions) {
     this.dir = mkdtempSync(join(tmpdir(), 'keelson-e2e-'));
     this.dataDir = join(this.dir, 'data');
@@ -89,7 +99,9 @@ export class TestCluster {
   private async startUp(): Promise<void> {
     this.up = startKeelson([
       'up', '--data-dir', this.dataDir, '--port', '0', '--metrics-port', '0', '--kubelet-port', '0',
-      '--nodes', String(this.options.nodes ?? 3), '--log-level', 'warn', ...(this.options.args ?? []),
+      '--nodes', String(this.options.nodes ?? 3), '--log-level', 'warn',
+      '--cluster-cidr', this.networks.clusterCIDR, '--service-cluster-ip-range', this.networks.serviceRange,
+      ...(this.options.args ?? []),
     ]);
     await waitFor(() => this.up.output().includes('keelson is up') && existsSync(this.kubeconfig), { timeoutMs: 30_000, what: 'keelson up to start' }).catch((err: Error) => {
       throw new Error(`${err.message}\n${this.up.output()}`);
