@@ -7,8 +7,10 @@
  *   clients (kubectl's disk cache) refetch only what changed;
  * - `/openapi/v3/<path>` → {@link openapiV3Document} (OpenAPI 3.0: `paths` and
  *   `components.schemas`), {@link openapiV3Served} for its serialized body and hash;
- * - `/openapi/v2` → {@link openapiV2} (swagger 2.0 JSON of everything; see
- *   {@link OPENAPI_V2_PROTOBUF_MEDIA_TYPE} for what kubectl asks for).
+ * - `/openapi/v2` → {@link openapiV2} (swagger 2.0 of everything), served as JSON or — what
+ *   kubectl asks for — as gnostic protobuf ({@link OPENAPI_V2_PROTOBUF_MEDIA_TYPE}, encoded by
+ *   openapi-proto.ts): {@link negotiateOpenAPIV2} picks the form, {@link openapiV2Representation}
+ *   gives its bytes (and gzipped bytes) and ETag hash.
  *
  * Documents are built from the structural schemas of the built-in kinds and the CRD versions'
  * schemas, cached per {@link ResourceTypes} — a group version's document until its kinds change,
@@ -16,9 +18,11 @@
  * them and must not mutate them.
  */
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import type { ResourceInfo, ResourceTypes } from '../api/resources.js';
 import { customResourceOf } from '../registry/custom-resource.js';
 import { KUBERNETES_VERSION, servedGroups } from './discovery.js';
+import { encodeOpenAPIV2 } from './openapi-proto.js';
 import { pathsOf, renderV2, renderV3, type KindComponents, type PathSpec } from './openapi-paths.js';
 import { ComponentSet, FIXED_V2, META, V3_REF_PREFIX, type Json } from './openapi-schema.js';
 
@@ -52,8 +56,13 @@ export interface ServedDocument {
   hash: string;
 }
 
-/** What kubectl (client-go) asks `/openapi/v2` for; keelson serves JSON only (the server answers 406). */
+/** What kubectl (client-go) asks `/openapi/v2` for: gnostic's `openapi.v2.Document` protobuf. */
 export const OPENAPI_V2_PROTOBUF_MEDIA_TYPE = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf';
+/**
+ * The other spelling of {@link OPENAPI_V2_PROTOBUF_MEDIA_TYPE}, a valid MIME type (`@` is not):
+ * kube-apiserver accepts both and answers with this one as Content-Type (client-go parses it).
+ */
+export const OPENAPI_V2_PROTOBUF_CONTENT_TYPE = 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf';
 /** The protobuf form of `/openapi/v3/<path>`; keelson serves JSON only. */
 export const OPENAPI_V3_PROTOBUF_MEDIA_TYPE = 'application/com.github.proto-openapi.spec.v3@v1.0+protobuf';
 
@@ -196,6 +205,8 @@ function buildV2(types: ResourceTypes): SwaggerDocument {
 interface Built<T> {
   doc: T;
   served: ServedDocument;
+  /** The v2 document's other representations, made on first request. */
+  representations?: Partial<Record<OpenAPIV2Format, OpenAPIV2Representation>>;
 }
 
 interface Cache {
@@ -291,4 +302,70 @@ export function openapiV2(types: ResourceTypes): SwaggerDocument {
 /** {@link openapiV2} serialized, with its hash (the ETag). */
 export function openapiV2Served(types: ResourceTypes): ServedDocument {
   return v2(types).served;
+}
+
+/** A representation of `/openapi/v2`: swagger JSON or gnostic protobuf. */
+export type OpenAPIV2Format = 'json' | 'protobuf';
+
+/** What {@link negotiateOpenAPIV2} chose: the format and the Content-Type to answer with. */
+export interface OpenAPIV2Choice {
+  format: OpenAPIV2Format;
+  contentType: string;
+}
+
+/** The media types `/openapi/v2` is served as, in kube-apiserver's order of preference. */
+const V2_MEDIA_TYPES: readonly { type: string; subtype: string; choice: OpenAPIV2Choice }[] = [
+  { type: 'application', subtype: 'json', choice: { format: 'json', contentType: 'application/json' } },
+  ...[OPENAPI_V2_PROTOBUF_MEDIA_TYPE, OPENAPI_V2_PROTOBUF_CONTENT_TYPE].map((mediaType) => ({
+    type: 'application',
+    subtype: mediaType.slice('application/'.length),
+    choice: { format: 'protobuf' as const, contentType: OPENAPI_V2_PROTOBUF_CONTENT_TYPE },
+  })),
+];
+
+/**
+ * Content negotiation of `/openapi/v2` as kube-openapi's handler does it: the Accept clauses by
+ * decreasing quality (then specificity, then order), the first that matches JSON or one of the two
+ * protobuf spellings (wildcards allowed) wins; no header means any. Undefined: 406 Not Acceptable.
+ */
+export function negotiateOpenAPIV2(accept: string | undefined): OpenAPIV2Choice | undefined {
+  const clauses = (accept?.trim() ? accept : '*/*')
+    .split(',')
+    .map((part, index) => {
+      const [range = '', ...params] = part.split(';').map((p) => p.trim());
+      const [type = '', subtype = ''] = range.toLowerCase().split('/');
+      const q = params.map((p) => /^q\s*=\s*([0-9.]+)$/i.exec(p)?.[1]).find((v) => v !== undefined);
+      const specificity = (type === '*' ? 0 : 1) + (subtype === '*' ? 0 : 1);
+      return { type, subtype: subtype || (type === '*' ? '*' : ''), q: q === undefined ? 1 : Number(q), specificity, index };
+    })
+    .filter((c) => c.type && c.subtype && c.q > 0)
+    .sort((a, b) => b.q - a.q || b.specificity - a.specificity || a.index - b.index);
+  for (const clause of clauses) {
+    for (const media of V2_MEDIA_TYPES) {
+      if ((clause.type === media.type || clause.type === '*') && (clause.subtype === media.subtype || clause.subtype === '*')) return media.choice;
+    }
+  }
+  return undefined;
+}
+
+/** `/openapi/v2` in one format: its bytes, the same gzipped (made on first use), and its ETag hash. */
+export interface OpenAPIV2Representation {
+  body: Buffer;
+  /** The hash of the JSON document, whatever the format (kube's ETag of both). */
+  hash: string;
+  gzipped(): Buffer;
+}
+
+/** {@link openapiV2} as JSON or gnostic protobuf (cached with the document). */
+export function openapiV2Representation(types: ResourceTypes, format: OpenAPIV2Format): OpenAPIV2Representation {
+  const entry = v2(types);
+  entry.representations ??= {};
+  let representation = entry.representations[format];
+  if (!representation) {
+    const body = format === 'json' ? Buffer.from(entry.served.body) : encodeOpenAPIV2(entry.doc);
+    let gzipped: Buffer | undefined;
+    representation = { body, hash: entry.served.hash, gzipped: () => (gzipped ??= gzipSync(body)) };
+    entry.representations[format] = representation;
+  }
+  return representation;
 }

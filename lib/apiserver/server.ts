@@ -11,7 +11,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ApiError, methodNotAllowed } from '../api/errors.js';
-import type { ResourceInfo } from '../api/resources.js';
+import type { ResourceInfo, ResourceTypes } from '../api/resources.js';
 import type { Registry } from '../registry/registry.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { isPublicPath, unauthorizedStatus } from './auth.js';
@@ -40,7 +40,14 @@ import {
 import { writeError, writeJson } from './http.js';
 import { METRICS_GROUP, MetricsApi, metricsApiGroup, metricsGroupDiscovery, metricsResourceList, type MetricsApiOptions } from './metrics-api.js';
 import { NodeClient, type NodeClientOptions } from './node-client.js';
-import { openapiV2, openapiV3Index, openapiV3Served } from './openapi.js';
+import {
+  negotiateOpenAPIV2,
+  OPENAPI_V2_PROTOBUF_MEDIA_TYPE,
+  OPENAPI_V2_PROTOBUF_CONTENT_TYPE,
+  openapiV2Representation,
+  openapiV3Index,
+  openapiV3Served,
+} from './openapi.js';
 import { handlePodLog } from './pod-logs.js';
 import { parseRequestInfo, type RequestInfo } from './request-info.js';
 import { handleBinding, handleScale } from './subresources.js';
@@ -80,6 +87,15 @@ export interface ApiServerOptions {
 }
 
 const quiet: ApiServerLogger = { info() {}, warn() {}, error() {} };
+
+/** Whether an Accept-Encoding header admits gzip (`gzip` or `*`, with a non-zero quality). */
+function acceptsGzip(header: string | undefined): boolean {
+  return (header ?? '').split(',').some((part) => {
+    const [coding = '', ...params] = part.split(';').map((p) => p.trim().toLowerCase());
+    const q = params.map((p) => /^q=([0-9.]+)$/.exec(p)?.[1]).find((v) => v !== undefined);
+    return (coding === 'gzip' || coding === '*') && (q === undefined || Number(q) > 0);
+  });
+}
 
 /** kube-apiserver's API over a Registry. */
 export class ApiServer {
@@ -213,11 +229,7 @@ export class ApiServer {
     }
     if (path === '/openapi/v2') {
       get();
-      const accept = req.headers.accept ?? '';
-      if (accept && !/application\/json|\*\/\*/.test(accept)) {
-        throw new ApiError({ code: 406, reason: 'NotAcceptable', message: 'only application/json is served for /openapi/v2' });
-      }
-      writeJson(res, 200, openapiV2(types));
+      this.serveOpenAPIV2(req, res, types);
       return true;
     }
     if (path === '/openapi/v3') {
@@ -239,6 +251,35 @@ export class ApiServer {
       return true;
     }
     return false;
+  }
+
+  /**
+   * `/openapi/v2` as kube-apiserver serves it: JSON or gnostic protobuf by the Accept header (406
+   * for anything else), the document's hash as ETag (304 on a matching If-None-Match), gzipped
+   * when the client accepts it.
+   */
+  private serveOpenAPIV2(req: IncomingMessage, res: ServerResponse, types: ResourceTypes): void {
+    const choice = negotiateOpenAPIV2(req.headers.accept);
+    if (!choice) {
+      throw new ApiError({
+        code: 406,
+        reason: 'NotAcceptable',
+        message: `only the following media types are accepted: application/json, ${OPENAPI_V2_PROTOBUF_MEDIA_TYPE}, ${OPENAPI_V2_PROTOBUF_CONTENT_TYPE}`,
+      });
+    }
+    const served = openapiV2Representation(types, choice.format);
+    const etag = `"${served.hash}"`;
+    const headers: Record<string, string | number> = { Vary: 'Accept, Accept-Encoding', ETag: etag, 'Cache-Control': 'no-cache, private' };
+    const match = req.headers['if-none-match'];
+    if (match && match.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag || tag.trim() === '*')) {
+      res.writeHead(304, headers);
+      res.end();
+      return;
+    }
+    const gzip = acceptsGzip(req.headers['accept-encoding']);
+    const body = gzip ? served.gzipped() : served.body;
+    res.writeHead(200, { ...headers, 'Content-Type': choice.contentType, ...(gzip ? { 'Content-Encoding': 'gzip' } : {}), 'Content-Length': body.length });
+    res.end(body);
   }
 
   private async resource(req: IncomingMessage, res: ServerResponse, request: RequestInfo, query: URLSearchParams): Promise<void> {
