@@ -208,6 +208,8 @@ const BUILTIN_SUBRESOURCES: Record<string, { name: string; kind: string; verbs: 
     { name: 'log', kind: 'Pod', verbs: ['get'] },
   ],
   namespaces: [{ name: 'finalize', kind: 'Namespace', verbs: ['update'] }],
+  // Only GET: node agents serve nothing else.
+  nodes: [{ name: 'proxy', kind: 'NodeProxyOptions', verbs: ['get'] }],
 };
 
 function isBuiltin(info: ResourceInfo): boolean {

@@ -20,6 +20,8 @@ export interface RequestInfo {
   resource: string;
   name: string;
   subresource: string;
+  /** What follows a `proxy` subresource (`/api/v1/nodes/<n>/proxy/metrics` → `/metrics`; `/` when nothing does); '' otherwise. */
+  proxyPath: string;
 }
 
 /** Subresources of `namespaces/<name>` (the rest of such a path names a namespaced resource). */
@@ -57,8 +59,10 @@ export function parseRequestInfo(method: string, pathname: string, query: URLSea
     namespace = rest[1]!;
     if (rest.length > 2 && !NAMESPACE_SUBRESOURCES.has(rest[2]!)) rest = rest.slice(2);
   }
-  if (rest.length === 0 || rest.length > 3) return undefined;
+  // Only a proxy subresource has a path after it.
+  if (rest.length === 0 || (rest.length > 3 && rest[2] !== 'proxy')) return undefined;
   const [resource = '', name = '', subresource = ''] = rest;
+  const proxyPath = subresource === 'proxy' ? `/${rest.slice(3).map(encodeURIComponent).join('/')}` : '';
   // `/namespaces/<name>` names the namespace itself, not a namespace of the request.
   if (resource === 'namespaces' && namespace === name) namespace = '';
 
@@ -85,5 +89,5 @@ export function parseRequestInfo(method: string, pathname: string, query: URLSea
     default:
       return undefined;
   }
-  return { apiPrefix, group, version, verb, namespace, resource, name, subresource };
+  return { apiPrefix, group, version, verb, namespace, resource, name, subresource, proxyPath };
 }

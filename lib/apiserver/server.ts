@@ -3,7 +3,8 @@
  * @kubernetes/client-node and any Kubernetes client work unchanged. Routes: `/version`,
  * discovery (`/api`, `/apis`, their group/version lists, aggregated discovery), OpenAPI v2/v3,
  * the probes, and every served resource — CRUD, watch, `status`, `scale`, `binding` and
- * `finalize` subresources; `pods/log` streamed from the pod's node agent (pod-logs.ts) and the
+ * `finalize` subresources; `pods/log` streamed from the pod's node agent (pod-logs.ts), `nodes/proxy`
+ * to the node's agent (node-proxy.ts), and the
  * resource metrics API `metrics.k8s.io/v1beta1` read from the agents (metrics-api.ts). HTTPS with
  * bearer tokens when configured (see `keelson up`).
  */
@@ -48,6 +49,7 @@ import {
   openapiV3Index,
   openapiV3Served,
 } from './openapi.js';
+import { handleNodeProxy } from './node-proxy.js';
 import { handlePodLog } from './pod-logs.js';
 import { parseRequestInfo, type RequestInfo } from './request-info.js';
 import { handleBinding, handleScale } from './subresources.js';
@@ -319,6 +321,9 @@ export class ApiServer {
       case 'log':
         if (info.group !== '' || info.kind !== 'Pod' || !request.name) throw noRoute();
         return handlePodLog(ctx, this.nodes);
+      case 'proxy':
+        if (info.group !== '' || info.kind !== 'Node' || !request.name) throw noRoute();
+        return handleNodeProxy(ctx, this.nodes);
       case 'finalize':
         if (info.group !== '' || info.kind !== 'Namespace' || request.verb !== 'update') throw noRoute();
         break;

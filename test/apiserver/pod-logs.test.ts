@@ -214,9 +214,32 @@ describe('pods/log', function () {
     expect(((await answer.json()) as { reason: string }).reason).to.equal('MethodNotAllowed');
   });
 
-  it('lists pods/log in discovery', async () => {
+  it('lists pods/log and nodes/proxy in discovery', async () => {
     const resources = (await get('/api/v1')).json().resources as { name: string; verbs: string[]; kind: string }[];
     expect(resources.find((r) => r.name === 'pods/log')).to.deep.include({ kind: 'Pod', verbs: ['get'] });
+    expect(resources.find((r) => r.name === 'nodes/proxy')).to.deep.include({ kind: 'NodeProxyOptions', verbs: ['get'] });
+  });
+
+  it("proxies nodes/<name>/proxy/<path> to the node's agent, with the agent credential", async () => {
+    const summary = await get('/api/v1/nodes/n-logs/proxy/stats/summary');
+    expect(summary.status, summary.text).to.equal(200);
+    expect(summary.type).to.match(/^application\/json/);
+    expect((summary.json().node as { nodeName: string }).nodeName).to.equal('n-logs');
+    const metrics = await get('/api/v1/nodes/n-logs/proxy/metrics');
+    expect(metrics.status).to.equal(200);
+    expect(metrics.text).to.match(/^# (HELP|TYPE) /m);
+    const pods = await get('/api/v1/nodes/n-logs/proxy/pods');
+    expect(pods.status).to.equal(200);
+    expect((pods.json().items as Pod[]).map((p) => p.metadata?.name)).to.include('ticker');
+    // The agent's own 404 comes back as it is; a missing Node is the API's 404.
+    expect((await get('/api/v1/nodes/n-logs/proxy/no-such-endpoint')).status).to.equal(404);
+    const missing = await get('/api/v1/nodes/nope/proxy/metrics');
+    expect(missing.status).to.equal(404);
+    expect(missing.json()).to.include({ reason: 'NotFound', message: 'nodes "nope" not found' });
+    const post = await fetch(`${server.url}/api/v1/nodes/n-logs/proxy/metrics`, { method: 'POST', body: '{}' });
+    expect(post.status).to.equal(405);
+    // Only the proxy subresource takes a path after it.
+    expect((await get('/api/v1/nodes/n-logs/status/extra')).status).to.equal(404);
   });
 });
 

@@ -292,6 +292,12 @@ describe('kubectl logs and kubectl top under keelson up --nodes 2', function () 
       expect(unknown.stderr.trim()).to.equal('Error from server (NotFound): node "node-9" not found');
     });
 
+    it("reads an agent's summary and metrics through nodes/proxy with kubectl get --raw", async () => {
+      const summary = JSON.parse(await cluster.ok(['get', '--raw', '/api/v1/nodes/node-1/proxy/stats/summary'])) as { node: { nodeName: string; memory?: { workingSetBytes?: number } } };
+      expect(summary.node.nodeName).to.equal('node-1');
+      expect(await cluster.ok(['get', '--raw', '/api/v1/nodes/node-2/proxy/metrics'])).to.match(/^# TYPE /m);
+    });
+
     it('prints CPU(cores) and MEMORY(bytes) for every running pod; a busy one shows its CPU', async () => {
       const out = await waitFor(async () => {
         const run = await cluster.kubectl(['top', 'pod']);
