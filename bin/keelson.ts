@@ -5,7 +5,7 @@
  * custom kinds. Every flag is in `--help`; a bad flag is one clear line and exit code 2.
  */
 import 'reflect-metadata';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { crdsCommand } from './crds.js';
 import { bool, cidr, collect, count, duration, loopbackAddress, port, portRangeFlag, quantity, serviceRange } from './flags.js';
 import { addNodeLifecycleFlags } from './lifecycle-flags.js';
@@ -13,6 +13,13 @@ import { CliError } from './modules.js';
 import { nodeCommand } from './node.js';
 import { runCommand } from './run.js';
 import { upCommand } from './up.js';
+
+/** An IPv4 address (the VIP heartbeat address). */
+function ipv4Address(value: string): string {
+  const octets = value.split('.');
+  if (octets.length !== 4 || !octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255)) throw new InvalidArgumentError('must be an IPv4 address such as 198.51.100.11');
+  return value;
+}
 
 function program(): Command {
   const root = new Command('keelson')
@@ -52,12 +59,15 @@ function program(): Command {
     .option('--metrics-port <port>', 'port of the controller manager\'s /metrics, /healthz and /readyz (0 picks a free one)', port, 10257)
     .option('--nodes <k>', 'node agents to run in this process: node-1…node-K on 127.1.0.1…K (pods in <data-dir>/nodes/<name>)', count, 1)
     .option('--kubelet-port <port>', "port of each in-process node agent's endpoints, on its own address (0 picks free ones)", port, 10250)
+    .addOption(new Option('--proxy-mode <mode>', "the host's service proxy (one for all in-process node agents): userspace forwards through Node.js").choices(['userspace', 'nftables']).default('userspace'))
     .addOption(new Option('--lease-renew-interval <duration>', "how often each in-process node agent renews its Lease in kube-node-lease").default(2000, '2s').argParser(duration))
     .option('--node-lease-duration-seconds <n>', "the node Leases' leaseDurationSeconds", count, 40)
     .addOption(new Option('--stats-interval <duration>', "how often each in-process node agent samples its pods' CPU and memory (what kubectl top shows; the metrics window)").default(10_000, '10s').argParser(duration))
     .option('--cluster-cidr <cidr>', "the range each node's pod CIDR (a /24) is cut from by node-ipam; pod IPs come from it", cidr, '127.64.0.0/11')
     .option('--service-cluster-ip-range <cidr>', 'the range Service clusterIPs are allocated from', serviceRange, '127.96.0.0/12')
     .option('--service-node-port-range <range>', 'the range NodePorts are allocated from', portRangeFlag, '30000-32767')
+    .addOption(new Option('--vip-heartbeat-interval <duration>', "VIP failover: how often each in-process node agent sends heartbeats and renews the VIP leases it holds").default(100, '100ms').argParser(duration))
+    .addOption(new Option('--vip-lease-duration <duration>', 'VIP failover: how long a VIP lease renewal lasts (a dead holder is replaced after at most this long)').default(undefined, '3 heartbeat intervals').argParser(duration))
     .option('--default-not-ready-toleration-seconds <n>', 'tolerationSeconds of the not-ready:NoExecute toleration added to every pod (DefaultTolerationSeconds admission)', count, 5)
     .option('--default-unreachable-toleration-seconds <n>', 'tolerationSeconds of the unreachable:NoExecute toleration added to every pod (DefaultTolerationSeconds admission)', count, 5)
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'));
@@ -80,7 +90,11 @@ function program(): Command {
     .addOption(new Option('--lease-renew-interval <duration>', 'how often the node Lease in kube-node-lease is renewed').default(2000, '2s').argParser(duration))
     .option('--node-lease-duration-seconds <n>', "the Lease's leaseDurationSeconds", count, 40)
     .addOption(new Option('--stats-interval <duration>', "how often the pods' CPU and memory are sampled (what kubectl top shows)").default(10_000, '10s').argParser(duration))
-    .addOption(new Option('--proxy-mode <mode>', 'service proxy mode, kept for the service proxy (it does nothing yet)').choices(['userspace', 'nftables']).default('userspace'))
+    .addOption(new Option('--proxy-mode <mode>', "the node's service proxy (cluster IPs, and node ports on its address; shares them with other proxies on this host through SO_REUSEPORT): userspace forwards through Node.js").choices(['userspace', 'nftables']).default('userspace'))
+    .option('--vip-heartbeat-address <ip>', "VIP failover: the address on the node network to send and receive heartbeats on (default: the node's address)", ipv4Address)
+    .option('--vip-heartbeat-port <port>', 'VIP failover: the UDP port of the heartbeats (0 picks a free one; the Node annotation vip.keelson.dev/heartbeat publishes it)', port, 0)
+    .addOption(new Option('--vip-heartbeat-interval <duration>', 'VIP failover: how often heartbeats are sent and held VIP leases renewed').default(100, '100ms').argParser(duration))
+    .addOption(new Option('--vip-lease-duration <duration>', 'VIP failover: how long a VIP lease renewal lasts (a dead holder is replaced after at most this long)').default(undefined, '3 heartbeat intervals').argParser(duration))
     .option('--token-file <file>', "require this bearer token (the API server's) on the agent's endpoints; without it only loopback clients are served")
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'))
     .action(async (options) => nodeCommand(options));

@@ -11,7 +11,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { destination, type LevelWithSilent, type Logger } from 'pino';
-import { NodeAgent } from '../controllers/node-agent/index.js';
+import { NodeAgent, type NodeAgentOptions } from '../controllers/node-agent/index.js';
+import { electionTiming, type ElectionTiming } from '../controllers/vip-failover/index.js';
 import { ClientEnvResolver, ProcessRuntime } from '../controllers/node-agent/runtime/index.js';
 import { createAuthenticator } from '../lib/apiserver/auth.js';
 import { Node } from '../lib/api/kinds.js';
@@ -38,6 +39,13 @@ export interface NodeOptions {
   /** Milliseconds. */
   statsInterval: number;
   proxyMode: 'userspace' | 'nftables';
+  /** VIP failover heartbeats: the node-network address (default: the node's address) and port. */
+  vipHeartbeatAddress?: string;
+  vipHeartbeatPort?: number;
+  /** Milliseconds. */
+  vipHeartbeatInterval?: number;
+  /** Milliseconds (default: 3 heartbeat intervals). */
+  vipLeaseDuration?: number;
   tokenFile?: string;
   logLevel: string;
 }
@@ -62,6 +70,8 @@ export interface NodeAgentSetup {
   includeAgentProcess?: boolean;
   /** How often pod usage is sampled, ms (the agent's default: 10 s). */
   statsIntervalMs?: number;
+  /** VIP failover settings (absent: none). */
+  vip?: NodeAgentOptions['vip'];
 }
 
 /** A node agent with keelson's process runtime over `<dataDir>`, ready to start. */
@@ -86,8 +96,23 @@ export function createNodeAgent(setup: NodeAgentSetup): NodeAgent {
     ...(authenticate ? { authenticate: (header: string | undefined) => authenticate(header) !== undefined } : {}),
     includeAgentProcess: !!setup.includeAgentProcess,
     ...(setup.statsIntervalMs !== undefined ? { statsIntervalMs: setup.statsIntervalMs } : {}),
+    ...(setup.vip ? { vip: setup.vip } : {}),
   });
   return agent;
+}
+
+/** The VIP election timing from the flags (each absent one: its default). */
+export function vipTiming(heartbeatIntervalMs: number | undefined, leaseDurationMs: number | undefined): Partial<ElectionTiming> {
+  const timing: Partial<ElectionTiming> = {
+    ...(heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs } : {}),
+    ...(leaseDurationMs !== undefined ? { leaseDurationMs } : {}),
+  };
+  try {
+    electionTiming(timing);
+  } catch (err) {
+    throw new CliError(`--vip-heartbeat-interval / --vip-lease-duration: ${(err as Error).message}`, 2);
+  }
+  return timing;
 }
 
 /** The first `127.1.0.N` no Node claims as its InternalIP — or the one this node already has. */
@@ -152,6 +177,11 @@ export async function nodeCommand(options: NodeOptions): Promise<void> {
       proxyMode: options.proxyMode,
       ...(token ? { token } : {}),
       includeAgentProcess: true,
+      vip: {
+        ...(options.vipHeartbeatAddress ? { heartbeatAddress: options.vipHeartbeatAddress } : {}),
+        ...(options.vipHeartbeatPort !== undefined ? { heartbeatPort: options.vipHeartbeatPort } : {}),
+        timing: vipTiming(options.vipHeartbeatInterval, options.vipLeaseDuration),
+      },
     });
     await agent.start().catch((err: unknown) => {
       throw new CliError(`node ${options.name} cannot start on ${address}:${options.port}: ${err instanceof Error ? err.message : String(err)}`);

@@ -1,8 +1,9 @@
 /**
  * `keelson up`: the control plane in one command, as kubeadm would set it up — the store
  * (SQLite in the data dir unless `--store`), the API server on 127.0.0.1 over HTTPS with a
- * generated CA and a bearer token, the built-in controllers under a manager, `--nodes K` node
- * agents, and a kubeconfig (`<data-dir>/kubeconfig`, context `keelson`) written once the server
+ * generated CA and a bearer token, the built-in controllers under a manager, the CRDs of the
+ * built-in custom kinds (VirtualIP), `--nodes K` node agents (each taking part in VIP failover),
+ * and a kubeconfig (`<data-dir>/kubeconfig`, context `keelson`) written once the server
  * is ready. Ctrl-C stops everything cleanly; starting again keeps every object.
  */
 import { mkdirSync } from 'node:fs';
@@ -22,9 +23,12 @@ import { Manager } from '../lib/runtime/manager.js';
 import type { NodeAgent } from '../controllers/node-agent/index.js';
 import { NodeIpamConfiguration } from '../controllers/node-ipam/index.js';
 import { NodeLifecycleConfiguration } from '../controllers/node-lifecycle/index.js';
+import { ServiceProxy, type ProxyMode } from '../controllers/service-proxy/index.js';
 import { nodeLifecycleOptions, type NodeLifecycleFlags } from './lifecycle-flags.js';
 import { CliError } from './modules.js';
-import { createNodeAgent } from './node.js';
+import { VirtualIP } from '../controllers/vip-failover/index.js';
+import { installCrds } from '../lib/runtime/crd-gen.js';
+import { createNodeAgent, vipTiming } from './node.js';
 
 /** Options of `keelson up`, as parsed. */
 export interface UpOptions extends NodeLifecycleFlags {
@@ -54,6 +58,12 @@ export interface UpOptions extends NodeLifecycleFlags {
   defaultNotReadyTolerationSeconds?: number;
   /** DefaultTolerationSeconds admission: the unreachable toleration's seconds. */
   defaultUnreachableTolerationSeconds?: number;
+  /** Mode of the host's service proxy (one for all in-process agents; none without agents). */
+  proxyMode?: ProxyMode;
+  /** VIP failover heartbeat interval of the in-process agents (ms). */
+  vipHeartbeatInterval?: number;
+  /** VIP lease duration of the in-process agents (ms; default 3 heartbeat intervals). */
+  vipLeaseDuration?: number;
   logLevel: string;
 }
 
@@ -129,7 +139,9 @@ export async function upCommand(options: UpOptions): Promise<void> {
   manager.container.bind(NodeLifecycleConfiguration).toConstantValue(nodeLifecycleOptions(options));
   if (options.clusterCidr !== undefined) manager.container.bind(NodeIpamConfiguration).toConstantValue({ clusterCIDR: options.clusterCidr });
   manager.add(...controllers);
-  // The node agents share the store client; each serves on its own loopback address.
+  // The node agents share the store client; each serves on its own loopback address, and
+  // sends its VIP failover heartbeats from there.
+  const timing = vipTiming(options.vipHeartbeatInterval, options.vipLeaseDuration);
   const agents: NodeAgent[] = Array.from({ length: options.nodes }, (_, i) =>
     createNodeAgent({
       client,
@@ -142,13 +154,28 @@ export async function upCommand(options: UpOptions): Promise<void> {
       ...(options.statsInterval !== undefined ? { statsIntervalMs: options.statsInterval } : {}),
       ...(options.leaseRenewInterval !== undefined ? { leaseRenewIntervalMs: options.leaseRenewInterval } : {}),
       ...(options.nodeLeaseDurationSeconds !== undefined ? { leaseDurationSeconds: options.nodeLeaseDurationSeconds } : {}),
+      vip: { timing },
     }),
   );
+  let proxy: ServiceProxy | undefined;
   try {
     await server.start().catch((err: unknown) => {
       throw new CliError(`cannot serve on ${options.bindAddress}:${options.port}: ${err instanceof Error ? err.message : String(err)}`);
     });
+    // Built-in custom kinds: served before anything watches them.
+    await installCrds(client, [VirtualIP]);
     const managerRun = manager.start(stop.signal);
+    if (agents.length) {
+      // One service proxy for the host, not one per in-process agent: cluster IPs once, node
+      // ports on every agent's address. (A `keelson node` process runs its own; they share the
+      // cluster IPs through SO_REUSEPORT.)
+      try {
+        proxy = new ServiceProxy({ client, mode: options.proxyMode ?? 'userspace', nodeAddresses: agents.map((a) => a.address), logger, metrics: manager.metrics });
+        await proxy.start();
+      } catch (err) {
+        throw new CliError(`service proxy cannot start: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     for (const agent of agents) {
       await agent.start().catch((err: unknown) => {
         throw new CliError(`node agent ${agent.name} cannot start on ${agent.address}:${options.kubeletPort}: ${err instanceof Error ? err.message : String(err)}`);
@@ -177,6 +204,7 @@ export async function upCommand(options: UpOptions): Promise<void> {
     process.off('SIGTERM', onSignal);
     // Agents first: their pods' processes stop while the API is still there.
     await Promise.all(agents.map((agent) => agent.stop()));
+    await proxy?.stop();
     await manager.stop();
     await server.stop();
     await client.close();

@@ -7,7 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connect } from 'node:net';
+import { ROOT, TestCluster } from './harness/cluster.js';
 import { runProcess, type ProcessRun } from './harness/process.js';
+import { waitFor } from './harness/wait.js';
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { ApiServer } from '../lib/apiserver/server.js';
@@ -73,5 +76,38 @@ describe('Examples', function () {
       expect(stdout).to.contain('tier=back: cache-config, db-config');
       expect(stdout).to.contain('watch saw 6 events: ADDED ADDED ADDED MODIFIED MODIFIED DELETED');
     }
+  });
+});
+
+describe('examples/vip-failover under keelson up --nodes 3', function () {
+  this.timeout(90_000);
+  let cluster: TestCluster;
+  const address = '127.200.0.10';
+  /** What the VIP's holder answers on <address>:7946 (a bare line: its node name), or undefined. */
+  const holderAnswer = () =>
+    new Promise<string | undefined>((resolveAnswer) => {
+      const socket = connect({ host: address, port: 7946, timeout: 1000 });
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString()));
+      socket.on('end', () => resolveAnswer(text.trim() || undefined));
+      socket.on('error', () => resolveAnswer(undefined));
+      socket.on('timeout', () => socket.destroy());
+    });
+
+  before(async () => {
+    cluster = await TestCluster.start({ nodes: 3 });
+  });
+  after(async () => cluster?.stop());
+
+  it('serves the loopback VIP from the highest-priority node, as the file says', async () => {
+    await cluster.ok(['apply', '-f', join(ROOT, 'examples/vip-failover/loopback-vip.yaml')]);
+    expect(await waitFor(holderAnswer, { timeoutMs: 20_000, intervalMs: 100, what: 'the VIP to answer' })).to.equal('node-1');
+    const row = await waitFor(async () => {
+      const out = await cluster.ok(['get', 'virtualips', 'demo', '--no-headers']);
+      return /node-1/.test(out) ? out : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 200, what: 'the holder in the status' });
+    expect(row).to.match(new RegExp(`^demo\\s+${address.replaceAll('.', '\\.')}\\s+loopback\\s+node-1\\s+\\d+\\s`));
+    await cluster.ok(['delete', 'virtualip', 'demo']);
+    await waitFor(async () => (await holderAnswer()) === undefined, { timeoutMs: 10_000, intervalMs: 100, what: 'the VIP to be released' });
   });
 });

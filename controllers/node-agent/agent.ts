@@ -3,11 +3,13 @@
  * whose status it keeps, the Lease it renews, the resource usage it samples, and — under a
  * manager of its own, leader election off — the controller that runs the pods bound to the node.
  *
- * Start order: endpoints first (the Node names their port), then registration, then the heartbeat
- * loops, then the pod controller. Stop order (SIGTERM): the pod controller stops taking work,
- * every pod's processes are killed with that pod's grace period, then the loops and endpoints
- * end. The pods stay in the API — a stopped agent is a dead node, which the node-lifecycle
- * controller handles — and nothing else is released.
+ * Start order: endpoints first (the Node names their port), then registration (and the service
+ * proxy, when the agent runs one), then the heartbeat loops, then the pod controller. Stop order
+ * (SIGTERM): the pod controller stops taking work, every pod's processes are killed with that
+ * pod's grace period, then the proxy, the loops and endpoints end. The pods stay in the API — a
+ * stopped agent is a dead node, which the node-lifecycle controller handles — and nothing else is
+ * released, but VIPs: with the `vip` option the agent takes part in VIP failover from registration
+ * on, and releases its VIPs first when it stops.
  */
 import { cpus, totalmem } from 'node:os';
 import { Gauge } from 'prom-client';
@@ -26,6 +28,8 @@ import {
   type Pod,
   type ReconcileRequest,
 } from '../../lib/index.js';
+import { ServiceProxy, type ProxyMode } from '../service-proxy/index.js';
+import { VipParticipant, type ElectionTiming } from '../vip-failover/index.js';
 import { NodeLease } from './node-lease.js';
 import { NodeReporter } from './node-reporter.js';
 import { systemInfo, type NodeIdentity } from './node-status.js';
@@ -71,8 +75,19 @@ export interface NodeAgentOptions {
   authenticate?: (authorization: string | undefined) => boolean;
   /** Count the agent's own process in the node's usage (a `keelson node` process: true). */
   includeAgentProcess?: boolean;
-  /** The service proxy mode, kept for the service proxy (not used yet). */
-  proxyMode?: 'userspace' | 'nftables';
+  /**
+   * Run a service proxy of this mode for the node (cluster IPs, and node ports on the node's
+   * address), started after registration and stopped after the pods. Absent: no proxy — the
+   * process runs one for all its agents, as `keelson up` does.
+   */
+  proxyMode?: ProxyMode;
+  /**
+   * Take part in VIP failover (the VirtualIPs this node is eligible for), with heartbeats on
+   * `heartbeatAddress` (default: the node's address) and `heartbeatPort` (default: any free
+   * one; the Node's annotation says which). Started after registration, and stopped first —
+   * releasing every address at once. Absent: no VIP failover.
+   */
+  vip?: { heartbeatAddress?: string; heartbeatPort?: number; timing?: Partial<ElectionTiming> };
   /** How many pods are reconciled at once (default 8). */
   concurrency?: number;
   clock?: Clock;
@@ -105,6 +120,8 @@ export class NodeAgent {
   private readonly stats: StatsCollector;
   private readonly server: AgentServer;
   private readonly events: ClientEventRecorder;
+  private proxy: ServiceProxy | undefined;
+  private vip: VipParticipant | undefined;
   private readonly loops = new AbortController();
   private readonly background: Promise<unknown>[] = [];
   private state: 'new' | 'running' | 'stopped' = 'new';
@@ -206,7 +223,7 @@ export class NodeAgent {
     return this.lease.renewals;
   }
 
-  /** The proxy mode the agent was given (the service proxy's, later). */
+  /** The mode of the agent's service proxy (undefined: it runs none). */
   get proxyMode(): string | undefined {
     return this.options.proxyMode;
   }
@@ -222,6 +239,23 @@ export class NodeAgent {
     try {
       this.identity.port = await this.server.start();
       await this.reporter.register();
+      if (this.options.proxyMode) {
+        this.proxy = new ServiceProxy({ client: this.options.client, mode: this.options.proxyMode, nodeAddresses: [this.address], clock: this.clock, logger: this.logger, metrics: this.metrics });
+        await this.proxy.start();
+      }
+      if (this.options.vip) {
+        const { heartbeatAddress, heartbeatPort, timing } = this.options.vip;
+        this.vip = new VipParticipant({
+          client: this.options.client,
+          nodeName: this.name,
+          heartbeatAddress: heartbeatAddress ?? this.address,
+          ...(heartbeatPort !== undefined ? { heartbeatPort } : {}),
+          ...(timing ? { timing } : {}),
+          clock: this.clock,
+          logger: this.logger,
+        });
+        await this.vip.start();
+      }
     } catch (err) {
       await this.stop();
       throw err;
@@ -241,8 +275,11 @@ export class NodeAgent {
   stop(): Promise<void> {
     this.stopPromise ??= (async () => {
       this.state = 'stopped';
+      // VIPs first: a standby takes over at once, while the pods still stop.
+      await this.vip?.stop().catch((err: unknown) => this.logger.error({ err }, 'failed to stop VIP failover'));
       await this.manager.stop();
       await this.worker.shutdown().catch((err: unknown) => this.logger.error({ err }, 'failed to stop pods'));
+      await this.proxy?.stop().catch((err: unknown) => this.logger.error({ err }, 'failed to stop the service proxy'));
       this.loops.abort();
       await Promise.all(this.background);
       await this.server.stop();

@@ -10,7 +10,11 @@
  *
  * Every request is logged to stdout (`kubectl logs`). If the address is taken it says so on
  * stderr and exits 1 — with `terminationMessagePolicy: FallbackToLogsOnError` that line becomes
- * the container's termination message. SIGTERM closes the server and exits 0.
+ * the container's termination message. SIGTERM closes the server and exits 0 — gracefully: it
+ * stops accepting, lets the requests in flight finish (answered with `connection: close`) and
+ * closes idle keep-alive connections, so a pod scaled away fails no request it accepted. (New
+ * connections are refused from then on; `hello.yaml`'s preStop sleep keeps the pod serving
+ * until its removal from the Endpoints has reached the service proxies, as kube advises.)
  *
  * Run it with `kubectl apply -f examples/http-server/hello.yaml` against `keelson up` started
  * from the repository's root (the manifest runs `node dist/examples/http-server/server.js`).
@@ -22,12 +26,13 @@ const port = Number(process.env.PORT || 8080);
 const name = process.env.POD_NAME || 'hello';
 let ready = true;
 let live = true;
+let terminating = false;
 
 const server = createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://pod');
   process.stdout.write(`${req.method} ${url.pathname}${url.search} from ${req.socket.remoteAddress}\n`);
   const reply = (status: number, body: string) => {
-    res.writeHead(status, { 'content-type': 'text/plain' });
+    res.writeHead(status, { 'content-type': 'text/plain', ...(terminating ? { connection: 'close' } : {}) });
     res.end(`${body}\n`);
   };
   if (req.method === 'GET' && url.pathname === '/') return reply(200, `hello from ${name} (${host}:${port})`);
@@ -56,6 +61,8 @@ server.on('error', (err: NodeJS.ErrnoException) => {
 server.listen(port, host, () => process.stdout.write(`${name} listening on ${host}:${port}\n`));
 process.on('SIGTERM', () => {
   process.stdout.write('SIGTERM: shutting down\n');
+  terminating = true;
+  // Stops accepting; the callback runs once the connections with a request in flight ended.
   server.close(() => process.exit(0));
-  server.closeAllConnections();
+  server.closeIdleConnections();
 });

@@ -249,7 +249,7 @@ describe('keelson node and keelson up --nodes', function () {
     for (const flag of ['--name', '--kubeconfig', '--context', '--store', '--address', '--port', '--cpu', '--memory', '--pods', '--data-dir', '--lease-renew-interval', '--proxy-mode', '--token-file']) {
       expect(help.stdout).to.contain(flag);
     }
-    expect(help.stdout).to.contain('does nothing yet');
+    expect(help.stdout).to.match(/--proxy-mode <mode>\s+the node's service proxy/);
   });
 
   it('joins as a separate process; SIGKILL leaves none of its pod processes; a restart runs the pod once', async () => {

@@ -1,0 +1,99 @@
+/**
+ * The service proxy's controller — kube-proxy's config loop as a keelson controller. It is
+ * reconciled per Service, and an Endpoints change maps to the Service of the same name, so an
+ * informer event reaches the proxier within milliseconds (no polling, no periodic resync). A
+ * reconcile reads the Service and its Endpoints from the informer cache, computes the desired
+ * state of each port (`service-ports.ts`) and hands it to the {@link Proxier} bound under
+ * {@link ServiceProxier} — whatever its mode. Level-triggered: each sync carries the whole state
+ * of one Service, so a missed or repeated event changes nothing.
+ */
+import { inject } from 'inversify';
+import {
+  Client,
+  Clock,
+  Controller,
+  Endpoints,
+  isNotFound,
+  Logger,
+  Metrics,
+  MetricsToken,
+  Service,
+  Watches,
+  type KindRef,
+  type KubeObject,
+  type ReconcileRequest,
+  type Reconciler,
+  type Runnable,
+} from '../../lib/index.js';
+import { LAST_CHANGE_TRIGGER_TIME_ANNOTATION } from '../endpoints/index.js';
+import { ServiceProxier, type Proxier } from './proxier.js';
+import { proxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
+import { servicePortsOf, serviceKey } from './service-ports.js';
+
+/** The controller's name in logs and metrics. */
+export const SERVICE_PROXY_CONTROLLER = 'service-proxy';
+
+/** Feeds the proxier with each Service's desired state (see the file header). */
+@Controller({ for: Service, name: SERVICE_PROXY_CONTROLLER, concurrency: 4 })
+export class ServiceProxyController implements Reconciler<Service>, Runnable {
+  private readonly metrics: ProxyMetrics;
+  /** The last Endpoints trigger time observed per Service (each is measured once). */
+  private readonly triggerTimes = new Map<string, string>();
+  /** Resolves once the caches synced and the controller runs (every Service is then queued). */
+  readonly started: Promise<void>;
+  private markStarted!: () => void;
+
+  constructor(
+    @inject(Client) private readonly client: Client,
+    @inject(ServiceProxier) private readonly proxier: Proxier,
+    @inject(Logger) private readonly logger: Logger,
+    @inject(Clock) private readonly clock: Clock,
+    @inject(MetricsToken) metrics: Metrics,
+  ) {
+    this.metrics = proxyMetrics(metrics);
+    this.started = new Promise((resolve) => (this.markStarted = resolve));
+  }
+
+  /** The manager calls this once the informers synced and the workers run. */
+  start(): void {
+    this.markStarted();
+  }
+
+  /** An Endpoints object belongs to the Service of its name. */
+  @Watches(Endpoints)
+  endpointsToService(endpoints: Endpoints): ReconcileRequest[] {
+    return [{ namespace: endpoints.metadata?.namespace ?? '', name: endpoints.metadata?.name ?? '' }];
+  }
+
+  /** Hands the proxier the Service's ports with their ready endpoints (none when it is gone). */
+  async reconcile({ namespace, name }: ReconcileRequest): Promise<void> {
+    const key = serviceKey(namespace, name);
+    const service = await this.getOrUndefined(Service, name, namespace);
+    const endpoints = service ? await this.getOrUndefined(Endpoints, name, namespace) : undefined;
+    const ports = service ? servicePortsOf(service, endpoints) : [];
+    const started = performance.now();
+    await this.proxier.syncService(key, ports);
+    this.metrics.syncDuration.observe((performance.now() - started) / 1000);
+    this.observeProgramming(key, endpoints);
+    if (!service) this.triggerTimes.delete(key);
+    this.logger.debug({ service: key, ports: ports.map((p) => `${p.name}→${p.endpoints.length}`) }, 'service synced');
+  }
+
+  /** kube-proxy's network programming latency: from the Endpoints' trigger time to now, once per trigger. */
+  private observeProgramming(key: string, endpoints: Endpoints | undefined): void {
+    const trigger = endpoints?.metadata?.annotations?.[LAST_CHANGE_TRIGGER_TIME_ANNOTATION];
+    if (!trigger || this.triggerTimes.get(key) === trigger) return;
+    this.triggerTimes.set(key, trigger);
+    const at = Date.parse(trigger);
+    if (Number.isFinite(at)) this.metrics.programmingDuration.observe(Math.max(0, this.clock.now() - at) / 1000);
+  }
+
+  private async getOrUndefined<T extends KubeObject>(kind: KindRef<T>, name: string, namespace: string): Promise<T | undefined> {
+    try {
+      return await this.client.get(kind, name, { namespace });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+}

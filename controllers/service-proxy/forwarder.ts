@@ -1,0 +1,182 @@
+/**
+ * What the TCP and UDP forwarders of the userspace proxy share: one Service port, its listening
+ * sockets (the cluster IP and port, plus every node address at the node port), its endpoint
+ * choice ({@link RoundRobinBalancer}) and the flows it carries — TCP connections or UDP client
+ * sessions — each bound to the endpoint it was given.
+ *
+ * Draining: when an endpoint leaves the Service (a pod deleted or no longer ready), flows to it
+ * are not cut. They carry on until they end by themselves, or until the drain grace period
+ * passes, when they are closed; an endpoint that comes back before then keeps its flows. New
+ * flows only ever go to current endpoints. Closing the whole port (Service deleted, port removed
+ * or moved) stops listening at once and drains the same way.
+ */
+import type { Clock, Logger, TimerHandle } from '../../lib/index.js';
+import { RetryingListener, type OpenSocket } from './listener.js';
+import { RoundRobinBalancer } from './load-balancer.js';
+import type { ProxyMetrics } from './proxy-metrics.js';
+import type { ServicePortState } from './service-ports.js';
+
+/** Settings shared by every forwarder of a proxier. */
+export interface ForwarderContext {
+  clock: Clock;
+  logger: Logger;
+  metrics: ProxyMetrics;
+  /** How long flows to a removed endpoint may continue, ms. */
+  drainGracePeriodMs: number;
+  /** Listen with SO_REUSEPORT, so proxies of several processes on one host share the address. */
+  reusePort: boolean;
+  /** Dial timeouts of the successive attempts to connect a TCP client (their count bounds the attempts). */
+  connectTimeoutsMs: readonly number[];
+  /** How long a UDP client session lives without traffic, ms. */
+  udpIdleTimeoutMs: number;
+}
+
+/** An address a forwarder listens on. */
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** One TCP connection or UDP session, bound to an endpoint. */
+export interface Flow {
+  /** `ip:port` of its endpoint. */
+  readonly endpoint: string;
+  /** Closes it now. */
+  close(): void;
+}
+
+/** Formats `host:port` (IPv6 in brackets). */
+export function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Forwarding for one Service port (see the file header); subclasses bring the protocol. */
+export abstract class Forwarder {
+  protected readonly balancer: RoundRobinBalancer;
+  protected readonly logger: Logger;
+  private readonly listeners: RetryingListener[];
+  private readonly flows = new Map<Flow, TimerHandle | undefined>();
+  private closing: 'drain' | 'cut' | undefined;
+  private onIdle: (() => void) | undefined;
+
+  constructor(
+    /** The state this forwarder serves (its binding never changes; endpoints and affinity do). */
+    public state: ServicePortState,
+    addresses: readonly ListenAddress[],
+    protected readonly context: ForwarderContext,
+  ) {
+    this.logger = context.logger.child({ servicePort: state.name, protocol: state.protocol });
+    this.balancer = new RoundRobinBalancer(context.clock);
+    this.balancer.update(state.endpoints, state.affinityTimeoutSeconds);
+    this.listeners = addresses.map(
+      (address) => new RetryingListener(formatAddress(address.host, address.port), this.openListener(address), context.clock, this.logger),
+    );
+  }
+
+  /** Binds a listening socket on `address` (see {@link RetryingListener}). */
+  protected abstract openListener(address: ListenAddress): OpenSocket;
+
+  /** The addresses it listens on, and whether each is bound. */
+  get addresses(): { address: string; bound: boolean }[] {
+    return this.listeners.map((l) => ({ address: l.address, bound: l.bound }));
+  }
+
+  /** Whether every address is bound. */
+  get listening(): boolean {
+    return this.listeners.every((l) => l.bound);
+  }
+
+  /** Resolves once each listener tried to bind once. */
+  async firstBind(): Promise<void> {
+    await Promise.all(this.listeners.map((l) => l.firstAttempt()));
+  }
+
+  /** Open flows by endpoint (`ip:port` → count), draining ones included. */
+  flowsByEndpoint(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const flow of this.flows.keys()) counts.set(flow.endpoint, (counts.get(flow.endpoint) ?? 0) + 1);
+    return counts;
+  }
+
+  /** Takes new endpoints and affinity (same binding); flows to endpoints that left start draining. */
+  update(state: ServicePortState): void {
+    this.state = state;
+    this.balancer.update(state.endpoints, state.affinityTimeoutSeconds);
+    for (const flow of this.flows.keys()) {
+      if (this.balancer.has(flow.endpoint)) this.stopDraining(flow);
+      else this.startDraining(flow);
+    }
+  }
+
+  /**
+   * Stops listening. `drain`: open flows continue within the grace period; `cut`: they are
+   * closed now (the proxy is stopping).
+   */
+  close(mode: 'drain' | 'cut'): void {
+    if (this.closing === 'cut') return;
+    this.closing = mode;
+    for (const listener of this.listeners) listener.close();
+    for (const flow of [...this.flows.keys()]) {
+      if (mode === 'cut') flow.close();
+      else this.startDraining(flow);
+    }
+    this.checkIdle();
+  }
+
+  /** Calls `callback` once the forwarder is closed and its last flow ended. */
+  whenIdle(callback: () => void): void {
+    this.onIdle = callback;
+    this.checkIdle();
+  }
+
+  private checkIdle(): void {
+    if (this.closing && this.flows.size === 0 && this.onIdle) {
+      const callback = this.onIdle;
+      this.onIdle = undefined;
+      callback();
+    }
+  }
+
+  /** Whether the forwarder was closed (new flows are refused). */
+  protected get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** Registers a new flow (draining at once if its endpoint left meanwhile). */
+  protected track(flow: Flow): void {
+    this.flows.set(flow, undefined);
+    this.context.metrics.activeConnections.labels({ protocol: this.state.protocol }).inc();
+    if (this.closing === 'cut') flow.close();
+    else if (this.closing === 'drain' || !this.balancer.has(flow.endpoint)) this.startDraining(flow);
+  }
+
+  /** Forgets a flow that ended. */
+  protected untrack(flow: Flow): void {
+    if (!this.flows.has(flow)) return;
+    this.flows.get(flow)?.cancel();
+    this.flows.delete(flow);
+    this.context.metrics.activeConnections.labels({ protocol: this.state.protocol }).dec();
+    this.checkIdle();
+  }
+
+  private startDraining(flow: Flow): void {
+    if (!this.flows.has(flow) || this.flows.get(flow)) return;
+    this.flows.set(
+      flow,
+      this.context.clock.setTimeout(() => {
+        if (!this.flows.has(flow)) return;
+        this.context.metrics.drainExpired.inc();
+        this.logger.debug({ endpoint: flow.endpoint }, 'drain grace period over: closing a connection to a removed endpoint');
+        flow.close();
+        this.untrack(flow);
+      }, this.context.drainGracePeriodMs),
+    );
+  }
+
+  private stopDraining(flow: Flow): void {
+    const timer = this.flows.get(flow);
+    if (!timer) return;
+    timer.cancel();
+    this.flows.set(flow, undefined);
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * What a proxy must serve, computed from the API objects: one {@link ServicePortState} per port
+ * of a Service with a cluster IP, carrying the address it is reached on (cluster IP and port, and
+ * the node port for `NodePort`/`LoadBalancer` Services), its ready endpoints and its session
+ * affinity. This is the whole input of a proxier — a pure function of a Service and its
+ * Endpoints, so every proxy mode (userspace, nftables) is fed the same desired state.
+ *
+ * Kubernetes' rules: headless (`clusterIP: None`) and `ExternalName` Services are not proxied;
+ * a Service port's endpoints are the ready addresses (`subsets[].addresses`, never
+ * `notReadyAddresses`) of the Endpoints subsets, each with the subset port whose *name* (and
+ * protocol) matches the Service port's; `SCTP` is not proxied (Node.js has no SCTP sockets).
+ */
+import type { Endpoints, Service, ServicePort } from '../../lib/index.js';
+
+/** The protocols the proxy forwards. */
+export type ProxyProtocol = 'TCP' | 'UDP';
+
+/** One backend of a Service port: a ready pod address and its target port. */
+export interface ServiceEndpoint {
+  ip: string;
+  port: number;
+}
+
+/** The default `sessionAffinityConfig.clientIP.timeoutSeconds` (3 hours, as Kubernetes). */
+export const DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10_800;
+
+/** The desired state of one Service port, as every proxier receives it. */
+export interface ServicePortState {
+  /** Kubernetes' ServicePortName: `namespace/name:port-name` (`namespace/name` for an unnamed port). */
+  name: string;
+  /** The Service: `namespace/name`. */
+  service: string;
+  protocol: ProxyProtocol;
+  /** The Service's cluster IP (from `127.96.0.0/12` by default). */
+  clusterIP: string;
+  /** The Service port, served on {@link clusterIP}. */
+  port: number;
+  /** Also served on every node address of the proxy (`NodePort` and `LoadBalancer` Services). */
+  nodePort?: number;
+  /** The ready endpoints, sorted by address then port, without duplicates. */
+  endpoints: ServiceEndpoint[];
+  /** Set for `sessionAffinity: ClientIP`: how long a client IP sticks to its endpoint, in seconds. */
+  affinityTimeoutSeconds?: number;
+}
+
+/** The key of an endpoint, `ip:port`. */
+export function endpointKey(endpoint: ServiceEndpoint): string {
+  return endpoint.ip.includes(':') ? `[${endpoint.ip}]:${endpoint.port}` : `${endpoint.ip}:${endpoint.port}`;
+}
+
+/** `namespace/name`, as Kubernetes' NamespacedName prints. */
+export function serviceKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+/** Kubernetes' ServicePortName string: `namespace/name:port` (no `:` for an unnamed port). */
+export function servicePortName(service: string, port: ServicePort): string {
+  return port.name ? `${service}:${port.name}` : service;
+}
+
+/** The cluster IP a Service is proxied on, or undefined (headless, ExternalName, not allocated). */
+export function proxiedClusterIP(service: Service): string | undefined {
+  const spec = service.spec;
+  if (!spec || spec.type === 'ExternalName') return undefined;
+  const ip = spec.clusterIPs?.[0] ?? spec.clusterIP;
+  return ip && ip !== 'None' ? ip : undefined;
+}
+
+/** The ready endpoints of one Service port in `endpoints` (see the file header for the rules). */
+export function endpointsFor(port: ServicePort, endpoints: Endpoints | undefined): ServiceEndpoint[] {
+  const name = port.name ?? '';
+  const protocol = port.protocol ?? 'TCP';
+  const found = new Map<string, ServiceEndpoint>();
+  for (const subset of endpoints?.subsets ?? []) {
+    const target = subset.ports?.find((p) => (p.name ?? '') === name && (p.protocol ?? 'TCP') === protocol);
+    if (!target) continue;
+    for (const address of subset.addresses ?? []) {
+      const endpoint = { ip: address.ip, port: target.port };
+      found.set(endpointKey(endpoint), endpoint);
+    }
+  }
+  return [...found.values()].sort((a, b) => (a.ip === b.ip ? a.port - b.port : a.ip < b.ip ? -1 : 1));
+}
+
+/**
+ * The desired state of every port of `service` given its `endpoints` (absent or empty: no
+ * endpoints, so new connections are refused). Empty for Services that are not proxied.
+ */
+export function servicePortsOf(service: Service, endpoints: Endpoints | undefined): ServicePortState[] {
+  const clusterIP = proxiedClusterIP(service);
+  if (!clusterIP) return [];
+  const key = serviceKey(service.metadata?.namespace ?? '', service.metadata?.name ?? '');
+  const spec = service.spec!;
+  const affinityTimeoutSeconds =
+    spec.sessionAffinity === 'ClientIP' ? spec.sessionAffinityConfig?.clientIP?.timeoutSeconds || DEFAULT_AFFINITY_TIMEOUT_SECONDS : undefined;
+  const exposesNodePorts = spec.type === 'NodePort' || spec.type === 'LoadBalancer';
+  const states: ServicePortState[] = [];
+  for (const port of spec.ports ?? []) {
+    const protocol = port.protocol ?? 'TCP';
+    if (protocol !== 'TCP' && protocol !== 'UDP') continue;
+    states.push({
+      name: servicePortName(key, port),
+      service: key,
+      protocol,
+      clusterIP,
+      port: port.port,
+      ...(exposesNodePorts && port.nodePort ? { nodePort: port.nodePort } : {}),
+      endpoints: endpointsFor(port, endpoints),
+      ...(affinityTimeoutSeconds !== undefined ? { affinityTimeoutSeconds } : {}),
+    });
+  }
+  return states;
+}
+
+/** Whether two states listen on the same sockets (same protocol, addresses and ports). */
+export function sameBinding(a: ServicePortState, b: ServicePortState): boolean {
+  return a.protocol === b.protocol && a.clusterIP === b.clusterIP && a.port === b.port && (a.nodePort ?? 0) === (b.nodePort ?? 0);
+}

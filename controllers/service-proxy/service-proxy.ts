@@ -1,0 +1,83 @@
+/**
+ * The service proxy, assembled — keelson's kube-proxy: a {@link Proxier} of the chosen mode fed
+ * by the {@link ServiceProxyController}, under a manager of its own (leader election off: every
+ * host proxies for itself, whoever leads the control plane).
+ *
+ * One per process that runs node agents: `keelson up` runs one for all its in-process agents
+ * (node ports on each agent's address), each `keelson node` process runs its own (its agent's
+ * address). Their sockets share the cluster IPs through SO_REUSEPORT, so several processes on
+ * one host never collide.
+ *
+ * ```ts
+ * const proxy = new ServiceProxy({ client, nodeAddresses: ['127.1.0.1'] });
+ * await proxy.start();   // every Service's cluster IP answers, forwarded to its ready endpoints
+ * await proxy.stop();    // stops listening, closes the connections
+ * ```
+ */
+import { createLogger, Manager, Metrics, systemClock, type Client, type Clock, type Logger } from '../../lib/index.js';
+import { ServiceProxyController } from './controller.js';
+import { createProxier, ServiceProxier, type Proxier, type ProxyMode } from './proxier.js';
+import type { UserspaceProxierOptions } from './userspace-proxier.js';
+
+/** Every setting of a {@link ServiceProxy}, with its default. */
+export interface ServiceProxyOptions {
+  /** The source Services and Endpoints are watched on. */
+  client: Client;
+  /** Node addresses node ports are served on (`127.1.0.N`; none: cluster IPs only). */
+  nodeAddresses?: readonly string[];
+  /** The proxy mode (default `userspace`). */
+  mode?: ProxyMode;
+  /** A proxier to feed instead of the mode's (tests, or a mode of your own). */
+  proxier?: Proxier;
+  /** Settings of the userspace proxier (drain grace period, UDP idle timeout, reusePort, dial timeouts). */
+  userspace?: Partial<Omit<UserspaceProxierOptions, 'nodeAddresses' | 'clock' | 'logger' | 'metrics'>>;
+  /** Registry of the proxy's metrics (default: a fresh one). */
+  metrics?: Metrics;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+/** A running service proxy (see the file header). */
+export class ServiceProxy {
+  /** The proxier the controller feeds. */
+  readonly proxier: Proxier;
+  /** The manager running the controller. */
+  readonly manager: Manager;
+  private readonly controller: ServiceProxyController;
+  private running: Promise<void> | undefined;
+  private stopPromise: Promise<void> | undefined;
+
+  constructor(options: ServiceProxyOptions) {
+    const clock = options.clock ?? systemClock;
+    const logger = (options.logger ?? createLogger({ name: 'keelson-proxy' })).child({ component: 'service-proxy' });
+    const metrics = options.metrics ?? new Metrics();
+    this.proxier =
+      options.proxier ??
+      createProxier(options.mode ?? 'userspace', { nodeAddresses: options.nodeAddresses ?? [], clock, logger, metrics, ...(options.userspace ? { userspace: options.userspace } : {}) });
+    this.manager = new Manager({ client: options.client, name: 'kube-proxy', clock, logger, metrics, leaderElection: false, gracefulShutdownTimeoutMs: 5000 });
+    this.manager.container.bind(ServiceProxier).toConstantValue(this.proxier);
+    this.manager.add(ServiceProxyController);
+    this.controller = this.manager.container.get(ServiceProxyController);
+  }
+
+  /**
+   * Starts watching; resolves once the caches synced and the controller runs (the Services
+   * known then are being synced). Rejects if the manager fails to start.
+   */
+  async start(): Promise<void> {
+    if (this.running) throw new Error('a service proxy starts once');
+    this.running = this.manager.start();
+    await Promise.race([this.controller.started, this.running.then(() => Promise.reject(new Error('the service proxy stopped before it started')))]);
+    this.running.catch(() => undefined);
+  }
+
+  /** Stops watching, then stops the proxier (listeners closed, connections cut). Idempotent. */
+  stop(): Promise<void> {
+    this.stopPromise ??= (async () => {
+      await this.manager.stop();
+      await this.running?.catch(() => undefined);
+      await this.proxier.stop();
+    })();
+    return this.stopPromise;
+  }
+}

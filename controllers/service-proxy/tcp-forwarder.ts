@@ -1,0 +1,133 @@
+/**
+ * TCP forwarding for one Service port, as Kubernetes' userspace proxy does it: accept on the
+ * Service's addresses, pick an endpoint, dial it and copy bytes both ways.
+ *
+ * - A dial that fails (refused, unreachable, timed out) is retried on the next endpoint, with
+ *   the client's affinity reset, before the client sees anything: at most one attempt per dial
+ *   timeout (kube's 0.25, 0.5, 1 and 2 s). Only when every attempt failed is the client reset.
+ * - No endpoints: the client is reset at once (kube rejects with ICMP; a reset is what a TCP
+ *   client can see of that).
+ * - Half-close: both sockets allow half-open connections and an end (FIN) from either side is
+ *   passed on, so a client that ends its side still gets the whole reply. A reset (or error) on
+ *   one side resets the other.
+ * - The client's bytes wait in the kernel (`pauseOnConnect`) until the endpoint is connected.
+ */
+import { connect, createServer, type Socket } from 'node:net';
+import { Forwarder, formatAddress, type Flow, type ListenAddress } from './forwarder.js';
+import type { OpenSocket } from './listener.js';
+import type { ServiceEndpoint } from './service-ports.js';
+
+/** Resets a socket (RST), or destroys it if it is not connected TCP any more. */
+function reset(socket: Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
+}
+
+/** Forwards TCP connections of one Service port (see the file header). */
+export class TcpForwarder extends Forwarder {
+  protected openListener(address: ListenAddress): OpenSocket {
+    return () =>
+      new Promise((resolve, reject) => {
+        const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => this.accept(socket));
+        server.once('error', reject);
+        server.listen({ host: address.host, port: address.port, reusePort: this.context.reusePort }, () => {
+          server.off('error', reject);
+          server.on('error', (err) => this.logger.warn({ err, address: formatAddress(address.host, address.port) }, 'service proxy listener failed'));
+          // Closing stops accepting at once; accepted connections are the forwarder's to drain.
+          resolve(() => server.close());
+        });
+      });
+  }
+
+  private accept(client: Socket): void {
+    client.on('error', () => undefined); // until the connection is spliced, a client error only ends it
+    const counter = this.context.metrics.connections;
+    if (this.closed || this.balancer.size === 0) {
+      counter.labels({ protocol: 'TCP', result: 'no_endpoints' }).inc();
+      reset(client);
+      return;
+    }
+    void this.connectClient(client).catch((err: unknown) => {
+      this.logger.error({ err }, 'proxying a connection failed');
+      reset(client);
+    });
+  }
+
+  private async connectClient(client: Socket): Promise<void> {
+    const clientIP = client.remoteAddress ?? '';
+    const timeouts = this.context.connectTimeoutsMs;
+    for (let attempt = 0; attempt < timeouts.length; attempt++) {
+      const chosen = this.balancer.next(clientIP, attempt > 0);
+      if (!chosen || this.closed) break;
+      let backend: Socket;
+      try {
+        backend = await this.dial(chosen.endpoint, timeouts[attempt]!);
+      } catch (err) {
+        this.context.metrics.dialFailures.inc();
+        this.logger.debug({ endpoint: chosen.key, attempt: attempt + 1, err: (err as Error).message }, 'dialing an endpoint failed; trying the next one');
+        if (client.destroyed) return;
+        continue;
+      }
+      if (client.destroyed) {
+        backend.destroy();
+        return;
+      }
+      this.context.metrics.connections.labels({ protocol: 'TCP', result: 'proxied' }).inc();
+      this.splice(client, backend, chosen.key);
+      return;
+    }
+    this.context.metrics.connections.labels({ protocol: 'TCP', result: this.balancer.size ? 'dial_failed' : 'no_endpoints' }).inc();
+    this.logger.debug({ client: clientIP }, 'no endpoint accepted the connection; resetting the client');
+    reset(client);
+  }
+
+  /** Connects to an endpoint within `timeoutMs`. */
+  private dial(endpoint: ServiceEndpoint, timeoutMs: number): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: endpoint.ip, port: endpoint.port, allowHalfOpen: true, noDelay: true });
+      const timer = this.context.clock.setTimeout(() => socket.destroy(Object.assign(new Error(`connect timeout after ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
+      socket.once('error', (err) => {
+        timer.cancel();
+        reject(err);
+      });
+      socket.once('connect', () => {
+        timer.cancel();
+        socket.removeAllListeners('error');
+        resolve(socket);
+      });
+    });
+  }
+
+  /** Copies both ways until both sides are done; an error on one side resets the other. */
+  private splice(client: Socket, backend: Socket, endpoint: string): void {
+    const flow: Flow = {
+      endpoint,
+      close: () => {
+        reset(client);
+        reset(backend);
+      },
+    };
+    let open = 2;
+    const closed = () => {
+      if (--open === 0) this.untrack(flow);
+    };
+    const pair = (from: Socket, to: Socket) => {
+      from.removeAllListeners('error');
+      from.on('error', () => reset(to));
+      // A clean close means both directions ended (allowHalfOpen), so the other side is ending
+      // too; one without an error or an end (destroyed) takes the other with it.
+      from.once('close', (hadError) => {
+        if (hadError || !from.readableEnded) reset(to);
+        closed();
+      });
+      from.pipe(to);
+    };
+    this.track(flow);
+    pair(client, backend);
+    pair(backend, client);
+  }
+}

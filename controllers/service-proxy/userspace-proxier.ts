@@ -1,0 +1,142 @@
+/**
+ * The userspace proxier: Service ports served by Node.js sockets on this host (see
+ * `tcp-forwarder.ts` and `udp-forwarder.ts`). It keeps one forwarder per Service port and, on
+ * each sync of a Service, compares the desired ports with the forwarders it has:
+ *
+ * - a new port gets a forwarder, listening on `clusterIP:port` and, with a node port, on every
+ *   node address of this proxy at `nodePort`;
+ * - a port whose endpoints or affinity changed is updated in place (no socket is touched; flows
+ *   to endpoints that left drain);
+ * - a port that moved (cluster IP, port, node port or protocol changed) is re-bound: the old
+ *   forwarder stops listening and drains, a new one listens;
+ * - a port no longer desired (or the whole Service gone) stops listening and drains.
+ *
+ * Listening sockets use SO_REUSEPORT (on by default): proxies in several processes of one host
+ * — `keelson up` and `keelson node` agents — all listen on the same cluster IPs, and the kernel
+ * spreads new connections (UDP: client flows) between them. Each proxy serves every Service, so
+ * any of them will do; when one process ends, the others carry on.
+ */
+import type { Clock, Logger, Metrics } from '../../lib/index.js';
+import type { Forwarder, ForwarderContext, ListenAddress } from './forwarder.js';
+import type { Proxier } from './proxier.js';
+import { proxyMetrics } from './proxy-metrics.js';
+import { sameBinding, type ServicePortState } from './service-ports.js';
+import { TcpForwarder } from './tcp-forwarder.js';
+import { UdpForwarder } from './udp-forwarder.js';
+
+/** Every setting of a {@link UserspaceProxier}, with its default. */
+export interface UserspaceProxierOptions {
+  /** Node addresses node ports are served on (`127.1.0.N`). */
+  nodeAddresses: readonly string[];
+  clock: Clock;
+  logger: Logger;
+  /** Registry of the proxy's metrics (absent: none). */
+  metrics?: Metrics;
+  /** How long connections to a removed endpoint (or a removed Service port) may continue (default 30 s). */
+  drainGracePeriodMs?: number;
+  /** Listen with SO_REUSEPORT so proxies of several processes on one host coexist (default true). */
+  reusePort?: boolean;
+  /** Dial timeouts of the successive connection attempts, ms (default kube's 250, 500, 1000, 2000: four attempts). */
+  connectTimeoutsMs?: readonly number[];
+  /** How long a UDP client session lives without traffic (default 30 s). */
+  udpIdleTimeoutMs?: number;
+}
+
+/** Defaults of {@link UserspaceProxierOptions}. */
+export const USERSPACE_DEFAULTS = {
+  drainGracePeriodMs: 30_000,
+  connectTimeoutsMs: [250, 500, 1000, 2000],
+  udpIdleTimeoutMs: 30_000,
+} as const;
+
+/** Serves Service ports with Node.js sockets (see the file header). */
+export class UserspaceProxier implements Proxier {
+  private readonly context: ForwarderContext;
+  private readonly nodeAddresses: readonly string[];
+  /** Forwarders by Service (`namespace/name`), then by port name. */
+  private readonly services = new Map<string, Map<string, Forwarder>>();
+  /** Forwarders that stopped listening but still drain connections (closed with the proxier). */
+  private readonly retired = new Set<Forwarder>();
+  private stopped = false;
+
+  constructor(options: UserspaceProxierOptions) {
+    this.nodeAddresses = [...new Set(options.nodeAddresses)];
+    this.context = {
+      clock: options.clock,
+      logger: options.logger,
+      metrics: proxyMetrics(options.metrics),
+      drainGracePeriodMs: options.drainGracePeriodMs ?? USERSPACE_DEFAULTS.drainGracePeriodMs,
+      reusePort: options.reusePort ?? true,
+      connectTimeoutsMs: options.connectTimeoutsMs?.length ? options.connectTimeoutsMs : USERSPACE_DEFAULTS.connectTimeoutsMs,
+      udpIdleTimeoutMs: options.udpIdleTimeoutMs ?? USERSPACE_DEFAULTS.udpIdleTimeoutMs,
+    };
+  }
+
+  /** Applies the desired ports of one Service; resolves once new sockets tried to bind once. */
+  async syncService(service: string, ports: readonly ServicePortState[]): Promise<void> {
+    if (this.stopped) return;
+    const current = this.services.get(service) ?? new Map<string, Forwarder>();
+    const desired = new Map(ports.map((p) => [p.name, p]));
+    const binding: Forwarder[] = [];
+    for (const [name, forwarder] of current) {
+      const wanted = desired.get(name);
+      if (wanted && sameBinding(forwarder.state, wanted)) continue;
+      current.delete(name);
+      this.retire(forwarder);
+      this.context.logger.info({ servicePort: name, ...(wanted ? { rebind: true } : {}) }, 'service port no longer served here: stopped listening, draining');
+    }
+    for (const state of desired.values()) {
+      const existing = current.get(state.name);
+      if (existing) {
+        existing.update(state);
+        continue;
+      }
+      const forwarder = this.createForwarder(state);
+      current.set(state.name, forwarder);
+      binding.push(forwarder);
+      this.context.logger.info(
+        { servicePort: state.name, protocol: state.protocol, addresses: forwarder.addresses.map((a) => a.address), endpoints: state.endpoints.length },
+        'serving service port',
+      );
+    }
+    if (current.size) this.services.set(service, current);
+    else this.services.delete(service);
+    await Promise.all(binding.map((f) => f.firstBind()));
+  }
+
+  /** The forwarder of a Service port (by its ServicePortName), for tests and introspection. */
+  forwarder(servicePortName: string): Forwarder | undefined {
+    for (const ports of this.services.values()) {
+      const found = ports.get(servicePortName);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  /** Every Service port served now, by name. */
+  servicePorts(): string[] {
+    return [...this.services.values()].flatMap((ports) => [...ports.keys()]).sort();
+  }
+
+  /** Stops listening everywhere and closes every connection. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const ports of this.services.values()) for (const forwarder of ports.values()) forwarder.close('cut');
+    for (const forwarder of this.retired) forwarder.close('cut');
+    this.services.clear();
+    this.retired.clear();
+  }
+
+  private createForwarder(state: ServicePortState): Forwarder {
+    const addresses: ListenAddress[] = [{ host: state.clusterIP, port: state.port }];
+    if (state.nodePort) for (const host of this.nodeAddresses) addresses.push({ host, port: state.nodePort });
+    return state.protocol === 'UDP' ? new UdpForwarder(state, addresses, this.context) : new TcpForwarder(state, addresses, this.context);
+  }
+
+  private retire(forwarder: Forwarder): void {
+    forwarder.close('drain');
+    this.retired.add(forwarder);
+    forwarder.whenIdle(() => this.retired.delete(forwarder));
+  }
+}

@@ -1,0 +1,543 @@
+/**
+ * The service proxy: the desired state computed from Services and Endpoints; the userspace
+ * proxier with real TCP and UDP backends on loopback addresses (round-robin, ClientIP affinity
+ * and its timeout on a fake clock, retry on a refused endpoint, draining, half-close, no
+ * endpoints, rebinding, bind retries, node ports, UDP sessions); and the controller under a
+ * manager over an in-memory store, where Endpoints changes reach the proxy in milliseconds.
+ *
+ * Every address is on 127.0.0.0/8, chosen at random per test so that runs in parallel (and
+ * clusters running on this host) never share a socket. Every socket is closed after each test.
+ */
+import { expect } from 'chai';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { Endpoints, Service } from '../../lib/api/kinds.js';
+import type { EndpointSubset, ServiceSpec } from '../../lib/api/types/core.js';
+import { silentLogger } from '../../lib/runtime/logger.js';
+import { Metrics } from '../../lib/runtime/metrics.js';
+import { FakeClock } from '../../lib/testing/fake-clock.js';
+import { TestEnv } from '../../lib/testing/env.js';
+import { systemClock, type Clock } from '../../lib/util/clock.js';
+import {
+  DEFAULT_AFFINITY_TIMEOUT_SECONDS,
+  ServiceProxier,
+  ServiceProxyController,
+  servicePortsOf,
+  UserspaceProxier,
+  type ServiceEndpoint,
+  type ServicePortState,
+  type UserspaceProxierOptions,
+} from '../../controllers/service-proxy/index.js';
+import { waitFor } from '../harness/wait.js';
+
+// ---------------------------------------------------------------------------------------------
+// Test fixtures: addresses, backends, clients.
+
+/** A random address in 127.200.0.0/16 (outside keelson's pod and service ranges). */
+function randomAddress(): string {
+  return `127.200.${Math.floor(Math.random() * 250) + 1}.${Math.floor(Math.random() * 250) + 2}`;
+}
+
+/** Everything a test opened, closed after it (see {@link closeAfterEach}). */
+const cleanups: (() => unknown)[] = [];
+
+/** Registers, in the calling `describe`, the closing of everything its tests opened. */
+function closeAfterEach(): void {
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+}
+
+/**
+ * A TCP backend on `host` (random port) named `name`: it answers each line it receives with
+ * `name:line`, and, when the client ends its side, with `name:end` before ending its own
+ * (so a reply after the client's half-close proves that half-close is carried).
+ */
+async function tcpBackend(host: string, name: string): Promise<{ endpoint: ServiceEndpoint; server: Server; connections: Set<Socket> }> {
+  const connections = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    connections.add(socket);
+    socket.on('close', () => connections.delete(socket));
+    socket.on('error', () => undefined);
+    let buffered = '';
+    socket.on('data', (chunk) => {
+      buffered += chunk.toString();
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        socket.write(`${name}:${buffered.slice(0, newline)}\n`);
+        buffered = buffered.slice(newline + 1);
+      }
+    });
+    socket.on('end', () => socket.end(`${name}:end\n`));
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  cleanups.push(() => {
+    for (const socket of connections) socket.destroy();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  const port = (server.address() as { port: number }).port;
+  return { endpoint: { ip: host, port }, server, connections };
+}
+
+/** A port on `host` that refuses connections (bound once, then closed). */
+async function refusedEndpoint(host: string): Promise<ServiceEndpoint> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return { ip: host, port };
+}
+
+/**
+ * One connection through the proxy: sends `lines`, ends its side, reads to the end. Resolves
+ * with the lines received; rejects on a connection error.
+ */
+function exchange(host: string, port: number, lines: string[] = [], localAddress?: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port, allowHalfOpen: true, ...(localAddress ? { localAddress } : {}) });
+    let received = '';
+    socket.on('data', (chunk) => (received += chunk.toString()));
+    socket.on('error', reject);
+    socket.on('end', () => {
+      socket.end();
+      resolve(received.split('\n').filter(Boolean));
+    });
+    socket.on('connect', () => socket.end(lines.map((l) => `${l}\n`).join('')));
+  });
+}
+
+/** Which backend answered a connection (the name before `:` in its replies). */
+async function whoAnswers(host: string, port: number, localAddress?: string): Promise<string> {
+  const lines = await exchange(host, port, [], localAddress);
+  return lines.at(-1)!.split(':')[0]!;
+}
+
+/** A long-lived connection through the proxy: `ask(line)` resolves with the reply line. */
+async function openConnection(host: string, port: number): Promise<{ ask(line: string): Promise<string>; closed: Promise<void>; socket: Socket }> {
+  const socket = connect({ host, port, allowHalfOpen: true });
+  socket.on('error', () => undefined);
+  cleanups.push(() => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  let buffered = '';
+  const waiters: ((line: string) => void)[] = [];
+  socket.on('data', (chunk) => {
+    buffered += chunk.toString();
+    let newline: number;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      waiters.shift()?.(buffered.slice(0, newline));
+      buffered = buffered.slice(newline + 1);
+    }
+  });
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  return {
+    socket,
+    closed,
+    ask: (line) =>
+      new Promise((resolve, reject) => {
+        waiters.push(resolve);
+        socket.write(`${line}\n`, (err) => err && reject(err));
+        void closed.then(() => reject(new Error('connection closed')));
+      }),
+  };
+}
+
+/** How a connection attempt ended: its reply, or the error code. */
+async function outcome(host: string, port: number): Promise<string> {
+  try {
+    return (await exchange(host, port)).join(',') || 'empty';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? String(err);
+  }
+}
+
+/** A UDP echo backend: answers each datagram with `name:datagram`. */
+async function udpBackend(host: string, name: string): Promise<ServiceEndpoint> {
+  const socket = createSocket('udp4');
+  socket.on('message', (message, from) => socket.send(`${name}:${message.toString()}`, from.port, from.address));
+  await new Promise<void>((resolve) => socket.bind(0, host, resolve));
+  cleanups.push(() => new Promise<void>((resolve) => socket.close(() => resolve())));
+  return { ip: host, port: socket.address().port };
+}
+
+/** A UDP client on `localAddress`: `ask(text)` sends a datagram to the Service and resolves with the reply and its source. */
+async function udpClient(localAddress: string): Promise<{ ask(host: string, port: number, text: string): Promise<{ reply: string; from: string }> }> {
+  const socket: UdpSocket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, localAddress, resolve));
+  cleanups.push(() => new Promise<void>((resolve) => socket.close(() => resolve())));
+  return {
+    ask: (host, port, text) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no UDP reply to ${text} within 2 s`)), 2000);
+        socket.once('message', (message, from) => {
+          clearTimeout(timer);
+          resolve({ reply: message.toString(), from: `${from.address}:${from.port}` });
+        });
+        socket.send(text, port, host);
+      }),
+  };
+}
+
+/** A userspace proxier, stopped after the test. */
+function proxier(options: Partial<UserspaceProxierOptions> = {}): UserspaceProxier {
+  const proxy = new UserspaceProxier({ nodeAddresses: [], clock: systemClock, logger: silentLogger(), metrics: new Metrics(), ...options });
+  cleanups.push(() => proxy.stop());
+  return proxy;
+}
+
+/** The state of a one-port Service `default/svc:http`. */
+function portState(clusterIP: string, port: number, endpoints: ServiceEndpoint[], extra: Partial<ServicePortState> = {}): ServicePortState {
+  return { name: 'default/svc:http', service: 'default/svc', protocol: 'TCP', clusterIP, port, endpoints, ...extra };
+}
+
+/** Counts of each value. */
+function tally(values: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const v of values) counts[v] = (counts[v] ?? 0) + 1;
+  return counts;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('service proxy: desired state from Service and Endpoints', () => {
+  const service = (spec: Partial<ServiceSpec>): Service => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'web', namespace: 'shop' },
+    spec: { clusterIP: '127.96.0.10', ports: [{ name: 'http', port: 80, targetPort: 'http' }], ...spec },
+  });
+  const endpoints = (subsets: EndpointSubset[]): Endpoints => ({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'web', namespace: 'shop' }, subsets });
+
+  it('lists the ready addresses with the port of the same name, never the not-ready ones', () => {
+    const ports = servicePortsOf(
+      service({ ports: [{ name: 'http', port: 80 }, { name: 'dns', port: 53, protocol: 'UDP' }] }),
+      endpoints([
+        { addresses: [{ ip: '127.64.0.3' }, { ip: '127.64.0.2' }], notReadyAddresses: [{ ip: '127.64.0.9' }], ports: [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }] },
+        { addresses: [{ ip: '127.64.1.2' }], ports: [{ name: 'http', port: 9090 }] },
+      ]),
+    );
+    expect(ports).to.deep.equal([
+      {
+        name: 'shop/web:http',
+        service: 'shop/web',
+        protocol: 'TCP',
+        clusterIP: '127.96.0.10',
+        port: 80,
+        endpoints: [{ ip: '127.64.0.2', port: 8080 }, { ip: '127.64.0.3', port: 8080 }, { ip: '127.64.1.2', port: 9090 }],
+      },
+      { name: 'shop/web:dns', service: 'shop/web', protocol: 'UDP', clusterIP: '127.96.0.10', port: 53, endpoints: [{ ip: '127.64.0.2', port: 5353 }, { ip: '127.64.0.3', port: 5353 }] },
+    ]);
+  });
+
+  it('names an unnamed port after the Service alone, and matches the unnamed endpoint port', () => {
+    const [port] = servicePortsOf(service({ ports: [{ port: 80 }] }), endpoints([{ addresses: [{ ip: '127.64.0.2' }], ports: [{ port: 8080 }] }]));
+    expect(port).to.include({ name: 'shop/web', port: 80 });
+    expect(port!.endpoints).to.deep.equal([{ ip: '127.64.0.2', port: 8080 }]);
+  });
+
+  it('serves node ports of NodePort and LoadBalancer Services only', () => {
+    const ports = [{ name: 'http', port: 80, nodePort: 30080 }];
+    expect(servicePortsOf(service({ type: 'NodePort', ports }), undefined)[0]).to.include({ nodePort: 30080 });
+    expect(servicePortsOf(service({ type: 'LoadBalancer', ports }), undefined)[0]).to.include({ nodePort: 30080 });
+    expect(servicePortsOf(service({ type: 'ClusterIP', ports }), undefined)[0]).to.not.have.property('nodePort');
+  });
+
+  it('carries ClientIP affinity with its timeout (default 10800 s)', () => {
+    expect(servicePortsOf(service({ sessionAffinity: 'ClientIP' }), undefined)[0]!.affinityTimeoutSeconds).to.equal(DEFAULT_AFFINITY_TIMEOUT_SECONDS);
+    expect(servicePortsOf(service({ sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } }), undefined)[0]!.affinityTimeoutSeconds).to.equal(60);
+    expect(servicePortsOf(service({}), undefined)[0]).to.not.have.property('affinityTimeoutSeconds');
+  });
+
+  it('proxies nothing for headless, ExternalName and SCTP', () => {
+    expect(servicePortsOf(service({ clusterIP: 'None' }), undefined)).to.deep.equal([]);
+    expect(servicePortsOf(service({ type: 'ExternalName', externalName: 'example.com', clusterIP: '' }), undefined)).to.deep.equal([]);
+    expect(servicePortsOf(service({ ports: [{ name: 's', port: 80, protocol: 'SCTP' }] }), undefined)).to.deep.equal([]);
+  });
+});
+
+describe('service proxy: the userspace proxier', function () {
+  this.timeout(20_000);
+  closeAfterEach();
+
+  it('spreads connections round-robin over the endpoints', async () => {
+    const backends = await Promise.all(['a', 'b', 'c'].map((name) => tcpBackend(randomAddress(), name)));
+    const proxy = proxier();
+    const vip = randomAddress();
+    await proxy.syncService('default/svc', [portState(vip, 8080, backends.map((b) => b.endpoint))]);
+    const answers: string[] = [];
+    for (let i = 0; i < 30; i++) answers.push(await whoAnswers(vip, 8080));
+    expect(tally(answers)).to.deep.equal({ a: 10, b: 10, c: 10 });
+  });
+
+  it('keeps a client IP on its endpoint with ClientIP affinity, until the timeout passes unused', async () => {
+    const clock = new FakeClock();
+    const backends = await Promise.all(['a', 'b', 'c'].map((name) => tcpBackend(randomAddress(), name)));
+    const proxy = proxier({ clock });
+    const vip = randomAddress();
+    await proxy.syncService('default/svc', [portState(vip, 8080, backends.map((b) => b.endpoint), { affinityTimeoutSeconds: 60 })]);
+    const clientA = '127.0.0.11';
+    const clientB = '127.0.0.12';
+    const first = await whoAnswers(vip, 8080, clientA);
+    for (let i = 0; i < 5; i++) expect(await whoAnswers(vip, 8080, clientA)).to.equal(first);
+    const other = await whoAnswers(vip, 8080, clientB);
+    expect(other).to.not.equal(first);
+    // Each use refreshes the affinity: two periods of 59 s with a use in between keep it.
+    await clock.advance(59_000);
+    expect(await whoAnswers(vip, 8080, clientA)).to.equal(first);
+    await clock.advance(59_000);
+    expect(await whoAnswers(vip, 8080, clientA)).to.equal(first);
+    // 60 s without a connection: the next one is placed afresh (round-robin moves on).
+    await clock.advance(60_000);
+    expect(await whoAnswers(vip, 8080, clientA)).to.not.equal(first);
+  });
+
+  it('retries a refused endpoint on the next one: the client sees no error', async () => {
+    const dead = await refusedEndpoint(randomAddress());
+    const dead2 = await refusedEndpoint(randomAddress());
+    const alive = await tcpBackend(randomAddress(), 'alive');
+    const metrics = new Metrics();
+    const proxy = proxier({ metrics });
+    const vip = randomAddress();
+    await proxy.syncService('default/svc', [portState(vip, 8080, [dead, alive.endpoint, dead2])]);
+    const answers: string[] = [];
+    for (let i = 0; i < 12; i++) answers.push(await whoAnswers(vip, 8080));
+    expect(tally(answers)).to.deep.equal({ alive: 12 });
+    const failures = (await metrics.registry.getSingleMetric('keelson_proxy_endpoint_dial_failures_total')!.get()).values[0]!.value;
+    expect(failures).to.be.greaterThan(0);
+  });
+
+  it('resets the client only when every attempt failed (bounded attempts)', async () => {
+    const dead = await refusedEndpoint(randomAddress());
+    const proxy = proxier({ connectTimeoutsMs: [100, 100, 100] });
+    const vip = randomAddress();
+    await proxy.syncService('default/svc', [portState(vip, 8080, [dead])]);
+    expect(await outcome(vip, 8080)).to.be.oneOf(['ECONNRESET', 'EPIPE', 'empty']);
+  });
+
+  it('drains a removed endpoint: its open connection keeps working, new ones go elsewhere, cut after the grace period', async () => {
+    const clock = new FakeClock();
+    const a = await tcpBackend(randomAddress(), 'a');
+    const b = await tcpBackend(randomAddress(), 'b');
+    const proxy = proxier({ clock, drainGracePeriodMs: 30_000 });
+    const vip = randomAddress();
+    await proxy.syncService('default/svc', [portState(vip, 8080, [a.endpoint, b.endpoint])]);
+    const open = await openConnection(vip, 8080);
+    expect(await open.ask('one')).to.equal('a:one');
+
+    await proxy.syncService('default/svc', [portState(vip, 8080, [b.endpoint])]);
+    expect(await open.ask('two')).to.equal('a:two');
+    const answers: string[] = [];
+    for (let i = 0; i < 6; i++) answers.push(await whoAnswers(vip, 8080));
+    expect(tally(answers)).to.deep.equal({ b: 6 });
+
+    await clock.advance(29_000);
+    expect(await open.ask('three')).to.equal('a:three');
+    await clock.advance(2_000);
+    await open.closed;
+    await waitFor(() => a.connections.size === 0, { timeoutMs: 2000, what: "the drained connection's backend side to close" });
+  });
+
+  it('keeps the connections of an endpoint that comes back within the grace period', async () => {
+    const clock = new FakeClock();
+    const a = await tcpBackend(randomAddress(), 'a');
+    const proxy = proxier({ clock, drainGracePeriodMs: 10_000 });
+    const vip = randomAddress();
+    await proxy.syncService('default/svc', [portState(vip, 8080, [a.endpoint])]);
+    const open = await openConnection(vip, 8080);
+    expect(await open.ask('first')).to.equal('a:first'); // the proxy has spliced it to a
+    await proxy.syncService('default/svc', [portState(vip, 8080, [])]);
+    await clock.advance(5_000);
+    await proxy.syncService('default/svc', [portState(vip, 8080, [a.endpoint])]);
+    await clock.advance(60_000);
+    expect(await open.ask('still')).to.equal('a:still');
+  });
+
+  it('passes a half-close on: a client that ends its side still gets the whole reply', async () => {
+    const a = await tcpBackend(randomAddress(), 'a');
+    const proxy = proxier();
+    const vip = randomAddress();
+    await proxy.syncService('default/svc', [portState(vip, 8080, [a.endpoint])]);
+    // The backend answers `a:end` only after it saw the client's FIN.
+    expect(await exchange(vip, 8080, ['x', 'y'])).to.deep.equal(['a:x', 'a:y', 'a:end']);
+  });
+
+  it('carries a large payload both ways', async () => {
+    const a = await tcpBackend(randomAddress(), 'a');
+    const proxy = proxier();
+    const vip = randomAddress();
+    await proxy.syncService('default/svc', [portState(vip, 8080, [a.endpoint])]);
+    const lines = Array.from({ length: 20_000 }, (_, i) => `line-${i}-${'x'.repeat(100)}`);
+    const replies = await exchange(vip, 8080, lines);
+    expect(replies).to.have.length(20_001);
+    expect(replies[19_999]).to.equal(`a:${lines[19_999]}`);
+  });
+
+  it('closes new connections at once when the Service has no endpoints', async () => {
+    const proxy = proxier();
+    const vip = randomAddress();
+    await proxy.syncService('default/svc', [portState(vip, 8080, [])]);
+    const started = Date.now();
+    const result = await outcome(vip, 8080);
+    const tookMs = Date.now() - started;
+    console.log(`      (no endpoints: ${result} after ${tookMs} ms)`);
+    expect(result).to.be.oneOf(['ECONNRESET', 'EPIPE', 'empty']);
+    expect(tookMs).to.be.below(500);
+  });
+
+  it('re-binds a port that moved, and stops listening on a port removed', async () => {
+    const a = await tcpBackend(randomAddress(), 'a');
+    const proxy = proxier();
+    const vip = randomAddress();
+    await proxy.syncService('default/svc', [portState(vip, 8080, [a.endpoint])]);
+    expect(await whoAnswers(vip, 8080)).to.equal('a');
+    await proxy.syncService('default/svc', [portState(vip, 8081, [a.endpoint])]);
+    expect(await outcome(vip, 8080)).to.equal('ECONNREFUSED');
+    expect(await whoAnswers(vip, 8081)).to.equal('a');
+    await proxy.syncService('default/svc', []);
+    expect(await outcome(vip, 8081)).to.equal('ECONNREFUSED');
+    expect(proxy.servicePorts()).to.deep.equal([]);
+  });
+
+  it('serves a node port on every node address', async () => {
+    const a = await tcpBackend(randomAddress(), 'a');
+    const nodes = [randomAddress(), randomAddress()];
+    const proxy = proxier({ nodeAddresses: nodes });
+    const vip = randomAddress();
+    await proxy.syncService('default/svc', [portState(vip, 8080, [a.endpoint], { nodePort: 30080 })]);
+    expect(await whoAnswers(vip, 8080)).to.equal('a');
+    for (const node of nodes) expect(await whoAnswers(node, 30080)).to.equal('a');
+  });
+
+  it('keeps retrying an address in use, and serves once it is free — never failing the sync', async () => {
+    const vip = randomAddress();
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(8080, vip, resolve)); // no SO_REUSEPORT: the proxy cannot share it
+    const a = await tcpBackend(randomAddress(), 'a');
+    const proxy = proxier();
+    await proxy.syncService('default/svc', [portState(vip, 8080, [a.endpoint])]);
+    expect(proxy.forwarder('default/svc:http')!.listening).to.equal(false);
+    await new Promise((resolve) => blocker.close(resolve));
+    await waitFor(() => proxy.forwarder('default/svc:http')!.listening, { timeoutMs: 5000, what: 'the proxy to bind after the address was freed' });
+    expect(await whoAnswers(vip, 8080)).to.equal('a');
+  });
+
+  it('shares a cluster IP with a proxy of another process (SO_REUSEPORT)', async () => {
+    const a = await tcpBackend(randomAddress(), 'a');
+    const vip = randomAddress();
+    const first = proxier();
+    const second = proxier();
+    await first.syncService('default/svc', [portState(vip, 8080, [a.endpoint])]);
+    await second.syncService('default/svc', [portState(vip, 8080, [a.endpoint])]);
+    expect(first.forwarder('default/svc:http')!.listening).to.equal(true);
+    expect(second.forwarder('default/svc:http')!.listening).to.equal(true);
+    await first.stop();
+    expect(await whoAnswers(vip, 8080)).to.equal('a');
+  });
+
+  it('forwards UDP: a session per client address, replies from the Service address', async () => {
+    const u1 = await udpBackend(randomAddress(), 'u1');
+    const u2 = await udpBackend(randomAddress(), 'u2');
+    const proxy = proxier();
+    const vip = randomAddress();
+    await proxy.syncService('default/dns', [{ name: 'default/dns:dns', service: 'default/dns', protocol: 'UDP', clusterIP: vip, port: 5353, endpoints: [u1, u2] }]);
+    const one = await udpClient('127.0.0.21');
+    const two = await udpClient('127.0.0.22');
+    const first = await one.ask(vip, 5353, 'hello');
+    expect(first.from).to.equal(`${vip}:5353`);
+    const backend = first.reply.split(':')[0]!;
+    expect(first.reply).to.equal(`${backend}:hello`);
+    for (let i = 0; i < 3; i++) expect((await one.ask(vip, 5353, `again-${i}`)).reply).to.equal(`${backend}:again-${i}`);
+    expect((await two.ask(vip, 5353, 'hi')).reply).to.equal(`${backend === 'u1' ? 'u2' : 'u1'}:hi`);
+  });
+
+  it('ends an idle UDP session, so the next datagram is placed afresh', async () => {
+    const clock = new FakeClock();
+    const u1 = await udpBackend(randomAddress(), 'u1');
+    const u2 = await udpBackend(randomAddress(), 'u2');
+    const proxy = proxier({ clock, udpIdleTimeoutMs: 1000 });
+    const vip = randomAddress();
+    await proxy.syncService('default/dns', [{ name: 'default/dns:dns', service: 'default/dns', protocol: 'UDP', clusterIP: vip, port: 5353, endpoints: [u1, u2] }]);
+    const client = await udpClient('127.0.0.23');
+    const first = (await client.ask(vip, 5353, 'a')).reply.split(':')[0];
+    const forwarder = proxy.forwarder('default/dns:dns') as unknown as { sessionCount: number };
+    expect(forwarder.sessionCount).to.equal(1);
+    await clock.advance(999);
+    expect(forwarder.sessionCount).to.equal(1);
+    await clock.advance(1);
+    expect(forwarder.sessionCount).to.equal(0);
+    expect((await client.ask(vip, 5353, 'b')).reply.split(':')[0]).to.not.equal(first);
+  });
+});
+
+describe('service proxy: the controller under a manager', function () {
+  this.timeout(20_000);
+  closeAfterEach();
+  const NS = 'default';
+
+  /** A random free-looking cluster IP in the store's static band (127.96.0.0/24). */
+  const clusterIP = () => `127.96.0.${Math.floor(Math.random() * 200) + 20}`;
+
+  async function start(clock: Clock = systemClock): Promise<{ env: TestEnv; proxy: UserspaceProxier; metrics: Metrics }> {
+    const metrics = new Metrics();
+    const proxy = new UserspaceProxier({ nodeAddresses: [], clock, logger: silentLogger(), metrics });
+    const env = await TestEnv.start({ metrics, controllers: [ServiceProxyController], configure: (c) => c.bind(ServiceProxier).toConstantValue(proxy) });
+    cleanups.push(async () => {
+      await env.stop();
+      await proxy.stop();
+    });
+    return { env, proxy, metrics };
+  }
+
+  function endpointsOf(name: string, backends: ServiceEndpoint[]): Endpoints {
+    return {
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { name, namespace: NS },
+      subsets: backends.map((b) => ({ addresses: [{ ip: b.ip }], ports: [{ name: 'http', port: b.port }] })),
+    };
+  }
+
+  it('makes a Service answer on its cluster IP, and follows its Endpoints within milliseconds', async () => {
+    const { env, proxy, metrics } = await start();
+    const a = await tcpBackend(randomAddress(), 'a');
+    const b = await tcpBackend(randomAddress(), 'b');
+    const ip = clusterIP();
+    await env.client.create<Service>({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: NS }, spec: { clusterIP: ip, ports: [{ name: 'http', port: 8080 }] } });
+    await env.client.create(endpointsOf('web', [a.endpoint]));
+    await waitFor(async () => (await outcome(ip, 8080)) === 'a:end', { timeoutMs: 5000, what: 'the Service to answer on its cluster IP' });
+
+    const updated = await env.client.get(Endpoints, 'web', { namespace: NS });
+    const started = performance.now();
+    await env.client.update({ ...updated, subsets: endpointsOf('web', [b.endpoint]).subsets! });
+    await waitFor(() => proxy.forwarder('default/web:http')?.state.endpoints[0]?.port === b.endpoint.port, { timeoutMs: 2000, intervalMs: 1, what: 'the proxy to take the new endpoints' });
+    const tookMs = performance.now() - started;
+    console.log(`      (Endpoints update → proxy: ${tookMs.toFixed(1)} ms)`);
+    expect(tookMs).to.be.below(500);
+    for (let i = 0; i < 4; i++) expect(await whoAnswers(ip, 8080)).to.equal('b');
+    const open = await openConnection(ip, 8080);
+    expect(await open.ask('hi')).to.equal('b:hi');
+    const text = await metrics.registry.metrics();
+    expect(text).to.match(/^kubeproxy_sync_proxy_rules_duration_seconds_count [1-9]/m);
+    expect(text).to.match(/^keelson_proxy_active_connections\{protocol="TCP"\} 1$/m);
+    expect(text).to.match(/^keelson_proxy_connections_total\{protocol="TCP",result="proxied"\} [1-9]/m);
+    open.socket.destroy();
+
+    await env.client.delete(Service, 'web', { namespace: NS });
+    await waitFor(async () => (await outcome(ip, 8080)) === 'ECONNREFUSED', { timeoutMs: 5000, what: 'the deleted Service to stop listening' });
+  });
+
+  it('re-binds when the Service port changes, and rejects while the Endpoints are empty', async () => {
+    const { env } = await start();
+    const a = await tcpBackend(randomAddress(), 'a');
+    const ip = clusterIP();
+    const created = await env.client.create<Service>({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'api', namespace: NS }, spec: { clusterIP: ip, ports: [{ name: 'http', port: 8080 }] } });
+    await waitFor(async () => ['ECONNRESET', 'EPIPE', 'empty'].includes(await outcome(ip, 8080)), { timeoutMs: 5000, what: 'a listening Service without endpoints to reject' });
+    await env.client.create(endpointsOf('api', [a.endpoint]));
+    await waitFor(async () => (await outcome(ip, 8080)) === 'a:end', { timeoutMs: 5000, what: 'the endpoint to answer' });
+    await env.client.update<Service>({ ...created, spec: { ...created.spec, ports: [{ name: 'http', port: 9090 }] } });
+    await waitFor(async () => (await outcome(ip, 9090)) === 'a:end', { timeoutMs: 5000, what: 'the new port to answer' });
+    expect(await outcome(ip, 8080)).to.equal('ECONNREFUSED');
+  });
+});

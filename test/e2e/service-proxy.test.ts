@@ -1,0 +1,208 @@
+/**
+ * The service proxy end to end, under `keelson up --nodes 3` driven as a user would (kubectl,
+ * plain HTTP clients): the `hello` Service of examples/http-server answers on its cluster IP;
+ * requests spread over its pods; scaling the ReplicationController 3 → 5 → 2 while a client
+ * keeps sending requests — each on a new connection, none retried — fails none of them (the
+ * proxy retries refused dials, pods scaled away drain); a killed pod leaves the rotation within
+ * one readiness period (1 s in hello.yaml), again with no failed request. Times are printed;
+ * the bounds asserted are generous. Nothing is left running afterwards.
+ */
+import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { relative } from 'node:path';
+import { Service } from '../../lib/api/kinds.js';
+import { DIST, expectNoProcessesMentioning, requireKubectl, ROOT, TestCluster } from '../harness/cluster.js';
+import { endpointIPs, helloManifest, readyHello, serverProcesses } from '../harness/pods.js';
+import { waitFor } from '../harness/wait.js';
+
+const NS = 'default';
+
+/** One GET on a new connection (no keep-alive, no retry): the body, or throws. */
+function get(url: string, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent: false, headers: { connection: 'close' }, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}: ${body}`))));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** One POST straight to a pod; resolves when answered (or the connection failed). */
+function post(url: string): Promise<void> {
+  return new Promise((resolve) => {
+    const req = request(url, { method: 'POST', agent: false }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    });
+    req.on('error', () => resolve());
+    req.end();
+  });
+}
+
+/** How many sockets listen on `ip:port` on this host (from /proc/net/tcp; IPv4). */
+function listeners(ip: string, port: number): number {
+  const hex = ip.split('.').map((b) => Number(b).toString(16).padStart(2, '0').toUpperCase()).reverse().join('');
+  const local = `${hex}:${port.toString(16).padStart(4, '0').toUpperCase()}`;
+  return readFileSync('/proc/net/tcp', 'utf8').split('\n').filter((line) => {
+    const fields = line.trim().split(/\s+/);
+    return fields[1] === local && fields[3] === '0A';
+  }).length;
+}
+
+/** The pod name in `hello from <pod> (<ip>:<port>)`. */
+function podOf(body: string): string {
+  const match = /^hello from (\S+) \(/.exec(body);
+  if (!match) throw new Error(`unexpected answer: ${body}`);
+  return match[1]!;
+}
+
+/** A client sending requests one after another, each on a new connection, until stopped. */
+class SteadyClient {
+  readonly byPod = new Map<string, number>();
+  /** Failed requests: when they started (`performance.now()`) and why. */
+  readonly failures: { at: number; error: string }[] = [];
+  requests = 0;
+  private stopped = false;
+  private readonly loop: Promise<void>;
+
+  constructor(private readonly url: string, private readonly gapMs = 10) {
+    this.loop = this.run();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      this.requests++;
+      const at = performance.now();
+      try {
+        const pod = podOf(await get(this.url));
+        this.byPod.set(pod, (this.byPod.get(pod) ?? 0) + 1);
+      } catch (err) {
+        this.failures.push({ at, error: (err as Error).message });
+      }
+      await new Promise((r) => setTimeout(r, this.gapMs));
+    }
+  }
+
+  /** Stops after the request in flight. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+}
+
+describe('the service proxy under keelson up --nodes 3', function () {
+  this.timeout(240_000);
+  let cluster: TestCluster;
+  let url: string;
+  let client: SteadyClient | undefined;
+  const marker = `keelson-e2e-${randomUUID()}`;
+
+  before(async () => {
+    requireKubectl();
+    cluster = await TestCluster.start({ nodes: 3 });
+    // The pods run the example server of this build (the manifest names dist/'s).
+    const manifest = helloManifest(marker, 3).replace('dist/examples/http-server/server.js', `${relative(ROOT, DIST)}/examples/http-server/server.js`);
+    await cluster.ok(['apply', '-f', '-'], manifest);
+    const pods = await readyHello(cluster, 3);
+    const ips = pods.map((p) => p.status!.podIP!).sort();
+    await waitFor(async () => JSON.stringify((await endpointIPs(cluster, 'hello')).ready) === JSON.stringify(ips), { timeoutMs: 20_000, what: 'the Endpoints to list the three pods' });
+    const service = await cluster.client.get(Service, 'hello', { namespace: NS });
+    url = `http://${service.spec!.clusterIP!}:80/`;
+  });
+
+  afterEach(async () => {
+    await client?.stop();
+    client = undefined;
+  });
+
+  after(async () => {
+    await cluster?.stop();
+    await expectNoProcessesMentioning(marker);
+  });
+
+  it('answers on the Service cluster IP and spreads requests over the pods', async () => {
+    expect(url).to.match(/^http:\/\/127\.(9[6-9]|10\d|11[01])\.\d+\.\d+:80\/$/);
+    const pods = new Set((await readyHello(cluster, 3)).map((p) => p.metadata!.name!));
+    const started = performance.now();
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 30; i++) {
+      const pod = podOf(await get(url));
+      counts.set(pod, (counts.get(pod) ?? 0) + 1);
+    }
+    const ms = performance.now() - started;
+    console.log(`      (30 requests in ${ms.toFixed(0)} ms: ${[...counts.values()].join('/')} over ${counts.size} pods)`);
+    expect(new Set(counts.keys())).to.deep.equal(pods);
+    for (const n of counts.values()) expect(n).to.be.at.least(5);
+  });
+
+  it('fails no request while the RC scales 3 → 5 → 2 (new pods join, removed ones drain)', async () => {
+    const before = new Set((await readyHello(cluster, 3)).map((p) => p.metadata!.name!));
+    client = new SteadyClient(url);
+    await waitFor(() => client!.requests >= 20, { timeoutMs: 10_000, what: 'the client to get going' });
+
+    let started = performance.now();
+    await cluster.ok(['scale', 'rc', 'hello', '--replicas=5']);
+    const five = await readyHello(cluster, 5);
+    const added = five.map((p) => p.metadata!.name!).filter((name) => !before.has(name));
+    // The new pods are in rotation once they served a request.
+    await waitFor(() => added.every((name) => client!.byPod.has(name)), { timeoutMs: 20_000, what: 'the new pods to get requests' });
+    const upMs = performance.now() - started;
+
+    started = performance.now();
+    await cluster.ok(['scale', 'rc', 'hello', '--replicas=2']);
+    const two = await readyHello(cluster, 2);
+    const kept = new Set(two.map((p) => p.metadata!.name!));
+    await waitFor(() => serverProcesses(marker).size === 2, { timeoutMs: 30_000, intervalMs: 100, what: 'the scaled-away servers to exit' });
+    const countsAtDown = new Map(client.byPod);
+    await waitFor(() => [...kept].every((name) => (client!.byPod.get(name) ?? 0) >= (countsAtDown.get(name) ?? 0) + 5), { timeoutMs: 10_000, what: 'more requests to the two pods left' });
+    const downMs = performance.now() - started;
+    await client.stop();
+
+    console.log(
+      `      (${client.requests} requests, ${client.failures.length} failed; 3→5 in rotation after ${upMs.toFixed(0)} ms, 5→2 settled after ${downMs.toFixed(0)} ms; per pod ${[...client.byPod.values()].join('/')})`,
+    );
+    expect(client.failures.map((f) => f.error)).to.deep.equal([]);
+    expect(client.byPod.size).to.equal(5);
+  });
+
+  it('drops a killed pod from the rotation within one readiness period; only a request in flight at the crash may fail', async () => {
+    const pods = await readyHello(cluster, 2);
+    const victim = pods[0]!;
+    const victimIP = victim.status!.podIP!;
+    client = new SteadyClient(url);
+    await waitFor(() => client!.requests >= 20, { timeoutMs: 10_000, what: 'the client to get going' });
+
+    const killedAt = performance.now();
+    await post(`http://${victimIP}:8080/exit?code=1`);
+    await waitFor(async () => !(await endpointIPs(cluster, 'hello')).ready.includes(victimIP), { timeoutMs: 10_000, intervalMs: 20, what: 'the killed pod out of the ready Endpoints' });
+    const droppedMs = performance.now() - killedAt;
+    // It comes back (restartPolicy Always) and gets requests again.
+    await readyHello(cluster, 2);
+    await client.stop();
+    console.log(`      (killed pod out of the rotation after ${droppedMs.toFixed(0)} ms; ${client.requests} requests, ${client.failures.length} failed)`);
+    // A crash resets the connection it was serving (no proxy can replay a request it already
+    // passed on); every later connection is refused by the dead pod and retried on a live one.
+    expect(client.failures.length, client.failures.map((f) => f.error).join('; ')).to.be.at.most(1);
+    for (const failure of client.failures) expect(failure.at, `a request started ${(failure.at - killedAt).toFixed(0)} ms after the kill failed`).to.be.below(killedAt + 100);
+    expect(droppedMs).to.be.below(3000);
+  });
+
+  it('shares the cluster IP with the proxy of a keelson node process on this host (SO_REUSEPORT)', async () => {
+    const ip = new URL(url).hostname;
+    expect(listeners(ip, 80)).to.equal(1);
+    await cluster.startNode('node-4');
+    await waitFor(() => listeners(ip, 80) === 2, { timeoutMs: 20_000, what: "node-4's proxy to listen on the cluster IP too" });
+    for (let i = 0; i < 20; i++) expect(await get(url)).to.match(/^hello from /);
+    cluster.nodeProcess('node-4')!.kill('SIGKILL');
+    await waitFor(() => listeners(ip, 80) === 1, { timeoutMs: 10_000, what: "the killed node's listener to go" });
+    for (let i = 0; i < 20; i++) expect(await get(url)).to.match(/^hello from /);
+  });
+});
