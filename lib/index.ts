@@ -43,6 +43,7 @@ export {
   isConflict,
   isExpired,
   isInvalid,
+  ignoreNotFound,
   isNotFound,
   type Status,
   type StatusCause,

@@ -21,13 +21,12 @@ import {
   EventRecorder,
   formatTimestamp,
   Index,
+  ignoreNotFound,
   isNotFound,
   Logger,
   Pod,
   Service,
   Watches,
-  type KindRef,
-  type KubeObject,
   type Predicate,
   type ReconcileRequest,
   type Reconciler,
@@ -133,13 +132,13 @@ export class EndpointsController implements Reconciler<Service> {
   async endpointsToService(endpoints: Endpoints): Promise<ReconcileRequest[]> {
     const namespace = endpoints.metadata?.namespace ?? '';
     const name = endpoints.metadata?.name ?? '';
-    const service = await this.getOrUndefined(Service, name, namespace);
+    const service = await this.client.get(Service, name, { namespace }).catch(ignoreNotFound);
     return service ? [{ namespace, name }] : [];
   }
 
   /** Brings the Endpoints named as the Service in line with the pods it selects (or deletes them with it). */
   async reconcile({ namespace, name }: ReconcileRequest): Promise<void> {
-    const service = await this.getOrUndefined(Service, name, namespace);
+    const service = await this.client.get(Service, name, { namespace }).catch(ignoreNotFound);
     if (!service) {
       // The Service is gone: so are its Endpoints.
       this.triggerTimes.forget(namespace, name);
@@ -158,7 +157,7 @@ export class EndpointsController implements Reconciler<Service> {
     const subsets = endpointSubsetsFor(service, pods);
     const overCapacity = truncateSubsets(subsets);
     const labels = endpointsLabels(service);
-    const current = await this.getOrUndefined(Endpoints, name, namespace);
+    const current = await this.client.get(Endpoints, name, { namespace }).catch(ignoreNotFound);
     if (
       current &&
       sameSubsets(current.subsets, subsets) &&
@@ -197,14 +196,5 @@ export class EndpointsController implements Reconciler<Service> {
       { service: `${service.metadata?.namespace}/${service.metadata?.name}`, addresses: countAddresses(endpoints.subsets) },
       create ? 'created endpoints' : 'updated endpoints',
     );
-  }
-
-  private async getOrUndefined<T extends KubeObject>(kind: KindRef<T>, name: string, namespace: string): Promise<T | undefined> {
-    try {
-      return await this.client.get(kind, name, { namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
   }
 }

@@ -23,13 +23,12 @@ import {
   formatTimestamp,
   Index,
   isConflict,
+  ignoreNotFound,
   isNotFound,
   Logger,
   Node,
   Pod,
   Watches,
-  type KindRef,
-  type KubeObject,
   type Predicate,
   type ReconcileRequest,
   type Reconciler,
@@ -111,11 +110,11 @@ export class TaintEvictionController implements Reconciler<Pod> {
   /** Evicts the pod now, schedules its eviction, or cancels one (see the file header). */
   async reconcile({ namespace, name }: ReconcileRequest): Promise<Result | void> {
     const key = `${namespace}/${name}`;
-    const pod = await this.getOrUndefined(Pod, name, namespace);
+    const pod = await this.client.get(Pod, name, { namespace }).catch(ignoreNotFound);
     const nodeName = pod?.spec?.nodeName;
     // Gone, unbound or already going: nothing (more) to evict.
     if (!pod || !nodeName || pod.metadata?.deletionTimestamp) return this.cancel(key, pod);
-    const taints = noExecuteTaints(await this.getOrUndefined(Node, nodeName, ''));
+    const taints = noExecuteTaints(await this.client.get(Node, nodeName).catch(ignoreNotFound));
     const now = this.clock.now();
     const earlier = this.scheduled.get(key);
     const evictAt = taints.length === 0 ? undefined : evictionTime(taints, pod.spec?.tolerations ?? [], now, earlier?.sinceMs ?? now);
@@ -150,22 +149,13 @@ export class TaintEvictionController implements Reconciler<Pod> {
         if (isNotFound(err)) return;
         if (!isConflict(err) || attempt >= CONFLICT_RETRIES) throw err;
       }
-      current = await this.getOrUndefined(Pod, name, namespace, this.apiReader);
+      current = await this.apiReader.get(Pod, name, { namespace }).catch(ignoreNotFound);
       if (current && current.metadata?.uid !== uid) return; // replaced by another pod of that name
     }
     try {
       await this.client.delete(Pod, name, { namespace, ...(uid ? { preconditions: { uid } } : {}) });
     } catch (err) {
       if (isNotFound(err) || isConflict(err)) return; // gone, or the name holds another pod now
-      throw err;
-    }
-  }
-
-  private async getOrUndefined<T extends KubeObject>(kind: KindRef<T>, name: string, namespace: string, reader: Client = this.client): Promise<T | undefined> {
-    try {
-      return await reader.get(kind, name, namespace ? { namespace } : {});
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
       throw err;
     }
   }

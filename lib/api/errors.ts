@@ -334,6 +334,16 @@ export function isNotFound(err: unknown): boolean {
   return reasonOf(err) === 'NotFound' || (reasonOf(err) === undefined && codeOf(err) === 404);
 }
 
+/**
+ * Turns a 404 into `undefined` and rethrows anything else — controller-runtime's
+ * `client.IgnoreNotFound`, for promise chains:
+ * `const pod = await client.get(Pod, name, { namespace }).catch(ignoreNotFound);`
+ */
+export function ignoreNotFound(err: unknown): undefined {
+  if (isNotFound(err)) return undefined;
+  throw err;
+}
+
 /** True for 409 Conflict (stale resourceVersion, failed precondition). */
 export function isConflict(err: unknown): boolean {
   return reasonOf(err) === 'Conflict';

@@ -4,7 +4,7 @@
  * logger helpers every controller uses.
  */
 import { expect } from 'chai';
-import { isBadRequest, isConflict, isNotFound } from '../../lib/api/errors.js';
+import { ignoreNotFound, isBadRequest, isConflict, isNotFound } from '../../lib/api/errors.js';
 import { ConfigMap, Namespace, Pod } from '../../lib/api/kinds.js';
 import type { KubeObject } from '../../lib/api/meta.js';
 import type { Client } from '../../lib/client/client.js';
@@ -186,6 +186,24 @@ describe('Finalizer patches', () => {
     const err = await addFinalizer(contended, ConfigMap, stale, 'keelson.dev/cleanup', { maxAttempts: 3 }).catch((e: unknown) => e);
     expect(isConflict(err), String(err)).to.equal(true);
     expect(patches).to.equal(3);
+  });
+});
+
+describe('ignoreNotFound', () => {
+  it('turns a read of a missing object into undefined and lets every other error through', async () => {
+    const client = await memoryClient();
+    try {
+      expect(await client.get(ConfigMap, 'missing', { namespace: NS }).catch(ignoreNotFound)).to.equal(undefined);
+      await client.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'here', namespace: NS } });
+      expect((await client.get(ConfigMap, 'here', { namespace: NS }).catch(ignoreNotFound))?.metadata?.name).to.equal('here');
+      const conflict = await client
+        .update({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'here', namespace: NS, resourceVersion: '1' } })
+        .catch(ignoreNotFound)
+        .then(() => undefined, (err: unknown) => err);
+      expect(isConflict(conflict)).to.equal(true);
+    } finally {
+      await client.close();
+    }
   });
 });
 
