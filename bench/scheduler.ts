@@ -16,7 +16,8 @@
  * Per-pod latency: a pod's create issued → its binding seen by the watch.
  *
  * Node flags for the children (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) can be passed in
- * `KEELSON_BENCH_CHILD_FLAGS`.
+ * `KEELSON_BENCH_CHILD_FLAGS`; `KEELSON_BENCH_SCHEDULER_WORKLOADS` (comma-separated workload
+ * names, e.g. `affinity-5000`) runs only those workloads (vs_basic then needs basic-5000 too).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -44,6 +45,8 @@ const GOAL_PODS_PER_SECOND = 1000;
 const MAX_SLOWDOWN = 3;
 /** How long one child may take, setup included. */
 const CHILD_TIMEOUT_MS = 240_000;
+/** How long a child may take to exit after sending its result (writing a CPU profile included). */
+const EXIT_TIMEOUT_MS = 30_000;
 /** The first argument that makes this file run one workload as a child process. */
 const CHILD_FLAG = '--scheduler-bench-child';
 
@@ -233,6 +236,15 @@ async function runChild(cleanup: Cleanup, config: ChildConfig): Promise<ChildRes
       }),
     ]);
     if (!message.ok) throw new Error(`child failed: ${message.error}`);
+    // Let the child exit by itself, so that a `--cpu-prof` profile gets written.
+    const code = await Promise.race([
+      exited,
+      new Promise<never>((_, reject) => {
+        clearTimeout(timer);
+        timer = setTimeout(() => reject(new Error(`child did not exit within ${EXIT_TIMEOUT_MS} ms after answering: ${output.join('').slice(-2000)}`)), EXIT_TIMEOUT_MS);
+      }),
+    ]);
+    if (code !== 0) throw new Error(`child exited with code ${code}: ${output.join('').slice(-2000)}`);
     return message.result!;
   } finally {
     clearTimeout(timer);
@@ -258,7 +270,9 @@ export const schedulerBenchmark: Benchmark = {
     for (const store of Object.keys(STORES)) {
       if (parts.length > 0 && !parts.includes(store)) continue;
       const results = new Map<WorkloadName, ChildResult | undefined>();
+      const only = (process.env.KEELSON_BENCH_SCHEDULER_WORKLOADS ?? '').split(',').filter(Boolean);
       for (const workload of STORES[store]!) {
+        if (only.length > 0 && !only.includes(workload)) continue;
         const dir = store === 'sqlite' ? await mkdtemp(join(tmpdir(), 'keelson-bench-scheduler-')) : undefined;
         try {
           results.set(workload, await runChild(cleanup, { store: dir ? `sqlite:${join(dir, 'bench.db')}` : 'memory:', workload, pods: PODS }));

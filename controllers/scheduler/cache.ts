@@ -9,11 +9,20 @@
  * the Binding) → `addBoundPod` (the informer shows it bound: confirmed). A refused binding
  * `forget`s it, freeing its room. Pods are tracked by `namespace/name` together with their uid,
  * so a pod deleted and recreated under the same name is never confused with its predecessor.
+ *
+ * Everything a cycle reads is kept current here, one event at a time, never recomputed per
+ * cycle: each node's requests, non-zero requests and ports (a pod's footprint is parsed once per
+ * pod object, see snapshot.ts), and the pod index the topology plugins count with — the placed
+ * pods grouped by labels and affinity, with their counts per node and per topology domain (see
+ * plugins/pod-index.ts), rebuilt lazily only when a node holding pods is added, removed or
+ * relabelled.
  */
 import type { Node, Pod } from '../../lib/index.js';
 import type { NodeInfo, Snapshot } from './framework.js';
 import { podKey } from './queue.js';
-import { MutableNodeInfo, podHostPorts, podRequests } from './snapshot.js';
+import { labelsOf } from './plugins/common.js';
+import { ATTACHED_POD_INDEX, PodIndex } from './plugins/pod-index.js';
+import { MutableNodeInfo, shareFootprint } from './snapshot.js';
 
 /** What the cache knows of a pod placed on a node. */
 export interface CachedPod {
@@ -30,24 +39,36 @@ export interface CachedPod {
 /** A node's entry: {@link MutableNodeInfo} that can also lose pods. */
 class CachedNodeInfo extends MutableNodeInfo {
   /** Swaps in a newer version of a pod already counted here (same uid: same requests and ports). */
-  replacePod(key: string, pod: Pod): void {
-    const index = this.pods.findIndex((p) => podKey(p) === key);
+  replacePod(old: Pod, pod: Pod): void {
+    const index = this.indexOf(old);
     if (index >= 0) this.pods[index] = pod;
   }
 
-  /** Removes a pod (by key), subtracting its requests and releasing its host ports. */
-  removePod(key: string): void {
-    const index = this.pods.findIndex((p) => podKey(p) === key);
+  /** Removes a pod (the object added or swapped in last), subtracting its requests and releasing its host ports. */
+  removePod(pod: Pod): void {
+    const index = this.indexOf(pod);
     if (index < 0) return;
-    const [pod] = this.pods.splice(index, 1);
-    const requests = podRequests(pod!);
-    this.requested.milliCPU -= requests.milliCPU;
-    this.requested.memory -= requests.memory;
-    this.requested.pods -= 1;
-    for (const [name, value] of Object.entries(requests.scalar)) this.requested.scalar[name] = (this.requested.scalar[name] ?? 0) - value;
+    const [footprint] = this.footprints.splice(index, 1);
+    this.pods.splice(index, 1);
+    this.count(footprint!, -1);
+    if (footprint!.hostPorts.length === 0) return;
     this.usedPorts.clear();
-    for (const remaining of this.pods) for (const port of podHostPorts(remaining)) this.usedPorts.add(port);
+    for (const remaining of this.footprints) for (const port of remaining.hostPorts) this.usedPorts.add(port);
   }
+
+  private indexOf(pod: Pod): number {
+    const index = this.pods.indexOf(pod);
+    if (index >= 0) return index;
+    const key = podKey(pod);
+    return this.pods.findIndex((p) => podKey(p) === key);
+  }
+}
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const key of keys) if (a[key] !== b[key]) return false;
+  return true;
 }
 
 /** The scheduler's cache (see the file header); also the Snapshot its cycles read. */
@@ -62,6 +83,14 @@ export class SchedulerCache implements Snapshot {
   /** Every placed pod, for Snapshot.pods (unordered; removal swaps in the last one). */
   private readonly placed: Pod[] = [];
   private readonly placedIndex = new Map<string, number>();
+  /**
+   * The placed pods grouped for the topology plugins, kept current here as pods and nodes
+   * change, so that a cycle never has to compare the pod list (see plugins/pod-index.ts).
+   */
+  readonly [ATTACHED_POD_INDEX] = new PodIndex((name) => {
+    const info = this.nodeInfos.get(name);
+    return info ? labelsOf(info.node) : undefined;
+  });
 
   /** Every node, sorted by name. */
   get nodes(): readonly NodeInfo[] {
@@ -103,9 +132,12 @@ export class SchedulerCache implements Snapshot {
   setNode(node: Node): void {
     const name = node.metadata!.name!;
     const info = new CachedNodeInfo(node);
-    for (const key of this.podsByNode.get(name) ?? []) info.addPod(this.podStates.get(key)!.pod);
-    const replaced = this.nodeInfos.has(name);
+    const onNode = this.podsByNode.get(name);
+    for (const key of onNode ?? []) info.addPod(this.podStates.get(key)!.pod);
+    const old = this.nodeInfos.get(name);
+    const replaced = old !== undefined;
     this.nodeInfos.set(name, info);
+    if (onNode && (!old || !sameLabels(labelsOf(old.node), labelsOf(node)))) this[ATTACHED_POD_INDEX].nodesChanged();
     const index = this.sortedIndex.get(name);
     if (replaced && this.sortedNodes && index !== undefined) this.sortedNodes[index] = info;
     else this.sortedNodes = undefined;
@@ -113,7 +145,9 @@ export class SchedulerCache implements Snapshot {
 
   /** Removes a node. Its pods stay known (they come back with the node, or leave with their deletion). */
   removeNode(name: string): void {
-    if (this.nodeInfos.delete(name)) this.sortedNodes = undefined;
+    if (!this.nodeInfos.delete(name)) return;
+    this.sortedNodes = undefined;
+    if (this.podsByNode.has(name)) this[ATTACHED_POD_INDEX].nodesChanged();
   }
 
   /** What the cache knows of the pod `namespace/name`. */
@@ -133,6 +167,7 @@ export class SchedulerCache implements Snapshot {
   /** Places a pod on a node by this scheduler's decision; returns the assumed copy. */
   assume(pod: Pod, nodeName: string): Pod {
     const assumed: Pod = { ...pod, spec: { ...pod.spec!, nodeName } } as Pod;
+    shareFootprint(pod, assumed);
     this.place(assumed, nodeName, true, false);
     return assumed;
   }
@@ -159,7 +194,8 @@ export class SchedulerCache implements Snapshot {
     const onNode = this.podsByNode.get(state.nodeName)!;
     onNode.delete(key);
     if (onNode.size === 0) this.podsByNode.delete(state.nodeName);
-    this.nodeInfos.get(state.nodeName)?.removePod(key);
+    this.nodeInfos.get(state.nodeName)?.removePod(state.pod);
+    this[ATTACHED_POD_INDEX].remove(state.pod, state.nodeName);
     const index = this.placedIndex.get(key)!;
     const last = this.placed.pop()!;
     this.placedIndex.delete(key);
@@ -178,8 +214,9 @@ export class SchedulerCache implements Snapshot {
       // The same pod on the same node (an assumption confirmed, a label changed): a pod's requests
       // and ports cannot change, so only the object is swapped. (In-place resize is not supported.)
       this.podStates.set(key, { pod, uid, nodeName, assumed, bindingFinished });
-      this.nodeInfos.get(nodeName)?.replacePod(key, pod);
+      this.nodeInfos.get(nodeName)?.replacePod(existing.pod, pod);
       this.placed[this.placedIndex.get(key)!] = pod;
+      this[ATTACHED_POD_INDEX].replace(existing.pod, pod, nodeName);
       return;
     }
     if (existing) this.removePod(key);
@@ -188,6 +225,7 @@ export class SchedulerCache implements Snapshot {
     if (!onNode) this.podsByNode.set(nodeName, (onNode = new Set()));
     onNode.add(key);
     this.nodeInfos.get(nodeName)?.addPod(pod);
+    this[ATTACHED_POD_INDEX].add(pod, nodeName);
     this.placedIndex.set(key, this.placed.length);
     this.placed.push(pod);
   }

@@ -29,6 +29,12 @@ export interface NodeInfo {
   readonly allocatable: Resources;
   /** Sum of the requests of `pods` (kube's "non-zero" defaults are applied by scoring plugins). */
   readonly requested: Resources;
+  /**
+   * Sum of the pods' cpu/memory with kube's non-zero defaults (100m / 200Mi for a container
+   * requesting none), kept up to date by the node info (kube's NonZeroRequested); when absent,
+   * scoring plugins sum `pods` themselves.
+   */
+  readonly nonZeroRequested?: { readonly milliCPU: number; readonly memory: number };
   /** Host ports in use: `protocol/hostIP/port` entries. */
   readonly usedPorts: ReadonlySet<string>;
 }
@@ -60,18 +66,30 @@ export interface FilterFailure {
 /** A plugin's answer to preFilter: a failure makes the pod unschedulable on every node. */
 export type PreFilterResult = FilterFailure | { nodeNames?: ReadonlySet<string> } | void;
 
+/**
+ * A plugin's answer to preScore: `{ skip: true }` (kube's Skip status) says every node would
+ * score 0 after normalizing this cycle, so the scheduler calls neither score nor normalize.
+ */
+export type PreScoreResult = { skip: true } | void;
+
 /** What a plugin may implement. Every method is optional; a plugin does at least one thing. */
 export interface SchedulerPluginImpl {
   /** Once per cycle, before filtering: compute what filter/score need; may narrow the nodes. */
   preFilter?(pod: Pod, snapshot: Snapshot, state: CycleState): PreFilterResult;
   /** Does the pod fit this node? `undefined` = yes. */
   filter?(pod: Pod, node: NodeInfo, snapshot: Snapshot, state: CycleState): FilterFailure | undefined;
-  /** Once per cycle, before scoring the feasible nodes. */
-  preScore?(pod: Pod, nodes: readonly NodeInfo[], snapshot: Snapshot, state: CycleState): void;
+  /** Once per cycle, before scoring the feasible nodes; may skip this plugin's scoring (see {@link PreScoreResult}). */
+  preScore?(pod: Pod, nodes: readonly NodeInfo[], snapshot: Snapshot, state: CycleState): PreScoreResult;
   /** How good is this node, 0–100 (after normalize). */
   score?(pod: Pod, node: NodeInfo, snapshot: Snapshot, state: CycleState): number;
   /** Rescales this plugin's raw scores to 0–100 in place (e.g. kube's DefaultNormalizeScore). */
   normalize?(scores: Map<string, number>, pod: Pod, state: CycleState): void;
+  /**
+   * The same as `normalize`, over the scores of `nodes` by position — what the scheduler calls
+   * when a plugin has it (no map of node names to build per cycle). A plugin with `normalize`
+   * should give both the same meaning.
+   */
+  normalizeScores?(scores: Float64Array, nodes: readonly NodeInfo[], pod: Pod, state: CycleState): void;
 }
 
 /** What `@SchedulerPlugin` declares. */

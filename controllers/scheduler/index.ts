@@ -19,5 +19,5 @@ export type { ClusterEvent, NodeChange, QueuedPodInfo, SchedulingQueueOptions } 
 export { fitErrorMessage, withUnschedulableCondition, NO_NODES_AVAILABLE, UnschedulableReporter } from './unschedulable.js';
 export type { Diagnosis, UnschedulableReason } from './unschedulable.js';
 export { DEFAULT_SCHEDULER_NAME, SchedulerPlugin, SchedulerPlugins, schedulerPluginOptions } from './framework.js';
-export type { CycleState, FilterFailure, NodeInfo, PreFilterResult, Resources, SchedulerPluginImpl, SchedulerPluginOptions, Snapshot } from './framework.js';
+export type { CycleState, FilterFailure, NodeInfo, PreFilterResult, PreScoreResult, Resources, SchedulerPluginImpl, SchedulerPluginOptions, Snapshot } from './framework.js';
 export { buildSnapshot, emptyResources, isTerminated, MutableNodeInfo, podHostPorts, podRequests } from './snapshot.js';

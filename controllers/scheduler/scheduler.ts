@@ -15,11 +15,12 @@
  *
  * One cycle, synchronous: preFilter (every plugin) → filter the nodes, starting where the last
  * cycle stopped and stopping once enough feasible nodes are found (`percentageOfNodesToScore`)
- * → preScore, score, normalize, weight → the best node (ties broken at random) → **assume** the
- * pod there, so the next cycle sees it → bind asynchronously (a Binding carrying the pod's uid,
- * see {@link ClientBinder}). A refused binding forgets the assumption and retries after a
- * backoff; a pod that fits nowhere gets `PodScheduled=False` and a `FailedScheduling` Event, and
- * waits for a cluster event that may help it.
+ * → preScore, score (leaving out the plugins whose preScore said skip), normalize (by position
+ * when the plugin has `normalizeScores`), weight → the best node (ties broken at random) →
+ * **assume** the pod there, so the next cycle sees it → bind asynchronously (a Binding carrying
+ * the pod's uid, see {@link ClientBinder}). A refused binding forgets the assumption and
+ * retries after a backoff; a pod that fits nowhere gets `PodScheduled=False` and a
+ * `FailedScheduling` Event, and waits for a cluster event that may help it.
  */
 import { inject, multiInject, optional, type Newable } from 'inversify';
 import { Counter, Gauge } from 'prom-client';
@@ -218,6 +219,8 @@ export class Scheduler implements Reconciler<Pod>, Runnable {
   private readonly reporter: UnschedulableReporter;
   private readonly attempts: AttemptCounters;
   private nextStartNodeIndex = 0;
+  /** Reused per cycle for one plugin's scores. */
+  private scratch = new Float64Array(0);
   /** The scheduling loop, while it runs. */
   private loop: Promise<void> | undefined;
   /** Wakes the idle loop (work arrived, a backoff ended, or it must stop). */
@@ -498,21 +501,32 @@ export class Scheduler implements Reconciler<Pod>, Runnable {
     return feasible;
   }
 
-  /** Weighted sum of every score plugin's normalized scores, per feasible node. */
+  /**
+   * Weighted sum of every score plugin's normalized scores, per feasible node. A plugin whose
+   * preScore said skip adds nothing (kube's Skip: its scores would all be 0).
+   */
   private score(pod: Pod, feasible: NodeInfo[], state: CycleState): Float64Array {
-    const totals = new Float64Array(feasible.length);
-    for (const plugin of this.plugins) plugin.impl.preScore?.(pod, feasible, this.cache, state);
+    const n = feasible.length;
+    const totals = new Float64Array(n);
+    let skipped: Set<SchedulerPluginImpl> | undefined;
+    for (const plugin of this.plugins) {
+      if (plugin.impl.preScore?.(pod, feasible, this.cache, state)?.skip) (skipped ??= new Set()).add(plugin.impl);
+    }
+    if (this.scratch.length < n) this.scratch = new Float64Array(Math.max(n, 2 * this.scratch.length));
+    const scores = this.scratch.subarray(0, n);
     let names: string[] | undefined;
     for (const { impl, name, weight } of this.scorers) {
-      if (!impl.normalize) {
-        for (let i = 0; i < feasible.length; i++) totals[i] = totals[i]! + checkedScore(name, impl.score!(pod, feasible[i]!, this.cache, state)) * weight;
-        continue;
+      if (skipped?.has(impl)) continue;
+      for (let i = 0; i < n; i++) scores[i] = impl.score!(pod, feasible[i]!, this.cache, state);
+      if (impl.normalizeScores) impl.normalizeScores(scores, feasible, pod, state);
+      else if (impl.normalize) {
+        names ??= feasible.map((info) => info.node.metadata!.name!);
+        const byName = new Map<string, number>();
+        for (let i = 0; i < n; i++) byName.set(names[i]!, scores[i]!);
+        impl.normalize(byName, pod, state);
+        for (let i = 0; i < n; i++) scores[i] = byName.get(names[i]!) ?? 0;
       }
-      names ??= feasible.map((info) => info.node.metadata!.name!);
-      const scores = new Map<string, number>();
-      for (let i = 0; i < feasible.length; i++) scores.set(names[i]!, impl.score!(pod, feasible[i]!, this.cache, state));
-      impl.normalize(scores, pod, state);
-      for (let i = 0; i < feasible.length; i++) totals[i] = totals[i]! + checkedScore(name, scores.get(names[i]!) ?? 0) * weight;
+      for (let i = 0; i < n; i++) totals[i] = totals[i]! + checkedScore(name, scores[i]!) * weight;
     }
     return totals;
   }

@@ -3,8 +3,9 @@
  * those pods request, as kube-scheduler's NodeInfo computes them (a pod's request is the larger
  * of the sum of its containers' and the largest init container's, plus overhead).
  */
-import { milliValue, quantityValue, type Node, type Pod } from '../../lib/index.js';
+import type { Node, Pod } from '../../lib/index.js';
 import type { NodeInfo, Resources, Snapshot } from './framework.js';
+import { baseQuantity, milliQuantity, podCpuMemory, type CpuMemory } from './plugins/resources.js';
 
 type Quantities = Record<string, string | number> | undefined;
 
@@ -15,10 +16,10 @@ export function emptyResources(): Resources {
 
 function addQuantities(into: Resources, quantities: Quantities, sign = 1): void {
   for (const [name, value] of Object.entries(quantities ?? {})) {
-    if (name === 'cpu') into.milliCPU += sign * (milliValue(value) ?? 0);
-    else if (name === 'memory') into.memory += sign * (quantityValue(value) ?? 0);
-    else if (name === 'pods') into.pods += sign * (quantityValue(value) ?? 0);
-    else into.scalar[name] = (into.scalar[name] ?? 0) + sign * (quantityValue(value) ?? 0);
+    if (name === 'cpu') into.milliCPU += sign * (milliQuantity(value) ?? 0);
+    else if (name === 'memory') into.memory += sign * (baseQuantity(value) ?? 0);
+    else if (name === 'pods') into.pods += sign * (baseQuantity(value) ?? 0);
+    else into.scalar[name] = (into.scalar[name] ?? 0) + sign * (baseQuantity(value) ?? 0);
   }
 }
 
@@ -106,12 +107,50 @@ export function isTerminated(pod: Pod): boolean {
   return phase === 'Succeeded' || phase === 'Failed';
 }
 
+/**
+ * What a pod takes on its node — its requests, its non-zero cpu/memory (kube's
+ * NonZeroRequested share) and its host ports — computed once per pod object: a pod's resources
+ * are immutable (in-place resize is not supported), so node infos add and subtract the same
+ * numbers without parsing quantities again.
+ */
+export interface PodFootprint {
+  /** {@link podRequests}, frozen. */
+  readonly requests: Readonly<Resources>;
+  /** The cpu/memory requests with kube's non-zero defaults (100m / 200Mi for containers without). */
+  readonly nonZero: CpuMemory;
+  /** {@link podHostPorts}. */
+  readonly hostPorts: readonly string[];
+}
+
+const footprints = new WeakMap<Pod, PodFootprint>();
+
+/** The pod's {@link PodFootprint}, computed once per pod object. */
+export function podFootprint(pod: Pod): PodFootprint {
+  let footprint = footprints.get(pod);
+  if (!footprint) {
+    const requests = podRequests(pod);
+    Object.freeze(requests.scalar);
+    footprint = Object.freeze({ requests: Object.freeze(requests), nonZero: podCpuMemory(pod, true), hostPorts: Object.freeze(podHostPorts(pod)) });
+    footprints.set(pod, footprint);
+  }
+  return footprint;
+}
+
+/** Lets `copy` — the same pod with other fields changed, not its containers — share the footprint of `pod`. */
+export function shareFootprint(pod: Pod, copy: Pod): void {
+  footprints.set(copy, podFootprint(pod));
+}
+
 /** A mutable NodeInfo, for building snapshots and assuming pods. */
 export class MutableNodeInfo implements NodeInfo {
   readonly pods: Pod[] = [];
   readonly requested: Resources = emptyResources();
+  /** The pods' cpu/memory with kube's non-zero defaults, summed (kube's NodeInfo.NonZeroRequested). */
+  readonly nonZeroRequested = { milliCPU: 0, memory: 0 };
   readonly usedPorts = new Set<string>();
   readonly allocatable: Resources;
+  /** What each of `pods` takes, at the same index. */
+  protected readonly footprints: PodFootprint[] = [];
 
   constructor(readonly node: Node) {
     this.allocatable = allocatableOf(node);
@@ -119,13 +158,22 @@ export class MutableNodeInfo implements NodeInfo {
 
   /** Adds a pod (bound or assumed) to the node. */
   addPod(pod: Pod): void {
+    const footprint = podFootprint(pod);
     this.pods.push(pod);
-    const r = podRequests(pod);
-    this.requested.milliCPU += r.milliCPU;
-    this.requested.memory += r.memory;
-    this.requested.pods += 1;
-    for (const [k, v] of Object.entries(r.scalar)) this.requested.scalar[k] = (this.requested.scalar[k] ?? 0) + v;
-    for (const port of podHostPorts(pod)) this.usedPorts.add(port);
+    this.footprints.push(footprint);
+    this.count(footprint, 1);
+    for (const port of footprint.hostPorts) this.usedPorts.add(port);
+  }
+
+  /** Adds (`sign` 1) or subtracts (-1) a pod's requests, non-zero requests and pod slot. */
+  protected count(footprint: PodFootprint, sign: 1 | -1): void {
+    const { requests, nonZero } = footprint;
+    this.requested.milliCPU += sign * requests.milliCPU;
+    this.requested.memory += sign * requests.memory;
+    this.requested.pods += sign;
+    for (const k in requests.scalar) this.requested.scalar[k] = (this.requested.scalar[k] ?? 0) + sign * requests.scalar[k]!;
+    this.nonZeroRequested.milliCPU += sign * nonZero.milliCPU;
+    this.nonZeroRequested.memory += sign * nonZero.memory;
   }
 }
 

@@ -55,16 +55,33 @@ export class CycleSlot<T> {
  * division; `reverse` turns "more is worse" counts into scores. All zero → 0 (100 if reversed).
  */
 export function defaultNormalizeScore(scores: Map<string, number>, reverse: boolean): void {
+  normalizeMap(scores, (values) => defaultNormalizeScores(values, reverse));
+}
+
+/** {@link defaultNormalizeScore} over an array of scores. */
+export function defaultNormalizeScores(scores: Float64Array, reverse: boolean): void {
   let max = 0;
-  for (const score of scores.values()) if (score > max) max = score;
+  for (let i = 0; i < scores.length; i++) if (scores[i]! > max) max = scores[i]!;
   if (max === 0) {
-    if (reverse) for (const name of scores.keys()) scores.set(name, MAX_NODE_SCORE);
+    if (reverse) scores.fill(MAX_NODE_SCORE);
     return;
   }
-  for (const [name, score] of scores) {
-    const scaled = Math.trunc((MAX_NODE_SCORE * score) / max);
-    scores.set(name, reverse ? MAX_NODE_SCORE - scaled : scaled);
+  for (let i = 0; i < scores.length; i++) {
+    const scaled = Math.trunc((MAX_NODE_SCORE * scores[i]!) / max);
+    scores[i] = reverse ? MAX_NODE_SCORE - scaled : scaled;
   }
+}
+
+/**
+ * Runs an array normalization over a map of scores by node name (the map form of a plugin's
+ * normalize, for callers that hold one): `normalize` gets the values in the map's order and
+ * `names` the matching node names.
+ */
+export function normalizeMap(scores: Map<string, number>, normalize: (values: Float64Array, names: readonly string[]) => void): void {
+  const names = [...scores.keys()];
+  const values = Float64Array.from(scores.values());
+  normalize(values, names);
+  for (let i = 0; i < names.length; i++) scores.set(names[i]!, values[i]!);
 }
 
 const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});

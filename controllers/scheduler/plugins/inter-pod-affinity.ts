@@ -10,12 +10,14 @@
  * (hardPodAffinityWeight) for their required affinity terms; normalized min–max to 0–100.
  *
  * Everything is counted once per cycle (preFilter, preScore) from the pod index — each term is
- * evaluated once per group of alike pods, see pod-index.ts; filter and score look up the node's
- * domains.
+ * evaluated once per group of alike pods, whose per-domain counts the index keeps current (see
+ * pod-index.ts): a cycle collects the counts of the groups its terms select (kube's topology
+ * maps, see topology-counter.ts) without a pass over the nodes; filter and score look up the
+ * node's domains in them.
  */
 import { inject, optional } from 'inversify';
 import type { Pod } from '../../../lib/index.js';
-import { SchedulerPlugin, type CycleState, type FilterFailure, type NodeInfo, type PreFilterResult, type SchedulerPluginImpl, type Snapshot } from '../framework.js';
+import { SchedulerPlugin, type CycleState, type FilterFailure, type NodeInfo, type PreFilterResult, type PreScoreResult, type SchedulerPluginImpl, type Snapshot } from '../framework.js';
 import {
   allTermsSelect,
   defaultNamespaceLabels,
@@ -26,8 +28,9 @@ import {
   type AffinityTerm,
   type PodAffinityInfo,
 } from './affinity-terms.js';
-import { CycleSlot, labelsOf, MAX_NODE_SCORE, namespaceOf } from './common.js';
-import { podIndexOf } from './pod-index.js';
+import { CycleSlot, labelsOf, MAX_NODE_SCORE, namespaceOf, normalizeMap } from './common.js';
+import { podIndexOf, type AffinityClass, type LabelClass, type PodIndex } from './pod-index.js';
+import { TopologyCounter } from './topology-counter.js';
 
 /** kube's default InterPodAffinityArgs.hardPodAffinityWeight. */
 const HARD_POD_AFFINITY_WEIGHT = 1;
@@ -36,27 +39,14 @@ const AFFINITY_NOT_MATCH: FilterFailure = Object.freeze({ reason: "node(s) didn'
 const ANTI_AFFINITY_NOT_MATCH: FilterFailure = Object.freeze({ reason: "node(s) didn't match pod anti-affinity rules" });
 const EXISTING_ANTI_AFFINITY_NOT_MATCH: FilterFailure = Object.freeze({ reason: "node(s) didn't satisfy existing pods anti-affinity rules" });
 
-/** topologyKey → topology value → count (or score). */
-type TopologyCounts = Map<string, Map<string, number>>;
-
-function add(counts: TopologyCounts, key: string, value: string, delta: number): void {
-  let values = counts.get(key);
-  if (!values) counts.set(key, (values = new Map()));
-  values.set(value, (values.get(value) ?? 0) + delta);
-}
-
-function countAt(counts: TopologyCounts, key: string, value: string): number {
-  return counts.get(key)?.get(value) ?? 0;
-}
-
 interface FilterState {
   info: PodAffinityInfo;
   /** Existing pods matching all the incoming pod's required affinity terms, per domain. */
-  affinityCounts: TopologyCounts;
+  affinityCounts: TopologyCounter;
   /** Existing pods matched by the incoming pod's required anti-affinity terms, per domain. */
-  antiAffinityCounts: TopologyCounts;
+  antiAffinityCounts: TopologyCounter;
   /** Existing pods whose required anti-affinity terms match the incoming pod, per domain. */
-  existingAntiAffinityCounts: TopologyCounts;
+  existingAntiAffinityCounts: TopologyCounter;
   /** The pod matches all its own required affinity terms (it may start a group). */
   selfMatch: boolean;
   /** Nothing to check on any node: no required terms either way. */
@@ -64,7 +54,7 @@ interface FilterState {
 }
 
 interface ScoreState {
-  topologyScore: TopologyCounts;
+  topologyScore: TopologyCounter;
 }
 
 /** Filters on required (anti-)affinity and scores on preferred terms, both ways. */
@@ -97,73 +87,75 @@ export class InterPodAffinity implements SchedulerPluginImpl {
     if (s.info.requiredAffinity.length && !satisfiesPodAffinity(s, labels)) return AFFINITY_NOT_MATCH;
     for (const term of s.info.requiredAntiAffinity) {
       const value = labels[term.topologyKey];
-      if (value !== undefined && countAt(s.antiAffinityCounts, term.topologyKey, value) > 0) return ANTI_AFFINITY_NOT_MATCH;
+      if (value !== undefined && s.antiAffinityCounts.at(term.topologyKey, value) > 0) return ANTI_AFFINITY_NOT_MATCH;
     }
-    for (const [key, values] of s.existingAntiAffinityCounts) {
-      const value = labels[key];
-      if (value !== undefined && (values.get(value) ?? 0) > 0) return EXISTING_ANTI_AFFINITY_NOT_MATCH;
-    }
+    if (s.existingAntiAffinityCounts.anyFor(labels)) return EXISTING_ANTI_AFFINITY_NOT_MATCH;
     return undefined;
   }
 
-  /** Sums the preferred terms' weights per domain. */
-  preScore(pod: Pod, _nodes: readonly NodeInfo[], snapshot: Snapshot, state: CycleState): void {
-    this.scoring.set(state, this.scoreState(pod, snapshot, state));
+  /**
+   * Sums the preferred terms' weights per domain; skips scoring when no term matched a pod
+   * (every node would score 0, as kube's empty topology score).
+   */
+  preScore(pod: Pod, _nodes: readonly NodeInfo[], snapshot: Snapshot, state: CycleState): PreScoreResult {
+    const s = this.scoreState(pod, snapshot, state);
+    this.scoring.set(state, s);
+    if (s.topologyScore.isEmpty) return { skip: true };
   }
 
   /** The sum of the node's domains' scores (raw; may be negative). */
   score(pod: Pod, node: NodeInfo, snapshot: Snapshot, state: CycleState): number {
     const { topologyScore } = this.scoring.get(state, () => this.scoreState(pod, snapshot, state));
-    if (topologyScore.size === 0) return 0;
-    const labels = labelsOf(node.node);
-    let score = 0;
-    for (const [key, values] of topologyScore) {
-      const value = labels[key];
-      if (value !== undefined) score += values.get(value) ?? 0;
-    }
-    return score;
+    if (topologyScore.isEmpty) return 0;
+    return topologyScore.sumFor(labelsOf(node.node));
   }
 
   /** Min–max to 0–100: `100 * ((score - min) / (max - min))`, all 0 when every node scores the same. */
   normalize(scores: Map<string, number>, _pod: Pod, state: CycleState): void {
+    normalizeMap(scores, (values) => this.normalizeScores(values, [], _pod, state));
+  }
+
+  /** {@link normalize} by position. */
+  normalizeScores(scores: Float64Array, _nodes: readonly NodeInfo[], _pod: Pod, state: CycleState): void {
     const s = this.scoring.peek(state);
-    if (!s || s.topologyScore.size === 0) return;
+    if (!s || s.topologyScore.isEmpty) return;
     let min = Infinity;
     let max = -Infinity;
-    for (const score of scores.values()) {
+    for (let i = 0; i < scores.length; i++) {
+      const score = scores[i]!;
       if (score < min) min = score;
       if (score > max) max = score;
     }
     const spread = max - min;
-    for (const [name, score] of scores) scores.set(name, spread > 0 ? Math.trunc(MAX_NODE_SCORE * ((score - min) / spread)) : 0);
+    for (let i = 0; i < scores.length; i++) scores[i] = spread > 0 ? Math.trunc(MAX_NODE_SCORE * ((scores[i]! - min) / spread)) : 0;
   }
 
   private filterState(pod: Pod, info: PodAffinityInfo, snapshot: Snapshot, state: CycleState): FilterState {
     const namespaceLabels = memoizedNamespaceLabels(this.namespaceLabels);
     const index = podIndexOf(snapshot, state);
-    const affinityCounts: TopologyCounts = new Map();
-    const antiAffinityCounts: TopologyCounts = new Map();
-    const existingAntiAffinityCounts: TopologyCounts = new Map();
+    const affinityCounts = new TopologyCounter();
+    const antiAffinityCounts = new TopologyCounter();
+    const existingAntiAffinityCounts = new TopologyCounter();
     const { requiredAffinity, requiredAntiAffinity } = info;
     const namespace = namespaceOf(pod);
     const podLabels = labelsOf(pod);
     for (const cls of index.byAffinity) {
       for (const term of cls.info.requiredAntiAffinity) {
-        if (termSelects(term, namespace, podLabels, namespaceLabels)) addPerNode(existingAntiAffinityCounts, snapshot, term, cls.nodes, 1);
+        if (termSelects(term, namespace, podLabels, namespaceLabels)) addClass(existingAntiAffinityCounts, index, cls, term, 1);
       }
     }
     if (requiredAffinity.length || requiredAntiAffinity.length) {
       for (const cls of index.byLabels) {
         if (requiredAffinity.length && allTermsSelect(requiredAffinity, cls.namespace, cls.labels, namespaceLabels)) {
-          for (const term of requiredAffinity) addPerNode(affinityCounts, snapshot, term, cls.nodes, 1);
+          for (const term of requiredAffinity) addClass(affinityCounts, index, cls, term, 1);
         }
         for (const term of requiredAntiAffinity) {
-          if (termSelects(term, cls.namespace, cls.labels, namespaceLabels)) addPerNode(antiAffinityCounts, snapshot, term, cls.nodes, 1);
+          if (termSelects(term, cls.namespace, cls.labels, namespaceLabels)) addClass(antiAffinityCounts, index, cls, term, 1);
         }
       }
     }
     const selfMatch = allTermsSelect(requiredAffinity, namespace, podLabels, namespaceLabels);
-    const trivial = requiredAffinity.length === 0 && requiredAntiAffinity.length === 0 && existingAntiAffinityCounts.size === 0;
+    const trivial = requiredAffinity.length === 0 && requiredAntiAffinity.length === 0 && existingAntiAffinityCounts.isEmpty;
     return { info, affinityCounts, antiAffinityCounts, existingAntiAffinityCounts, selfMatch, trivial };
   }
 
@@ -171,15 +163,15 @@ export class InterPodAffinity implements SchedulerPluginImpl {
     const info = podAffinityInfo(pod);
     const namespaceLabels = memoizedNamespaceLabels(this.namespaceLabels);
     const index = podIndexOf(snapshot, state);
-    const topologyScore: TopologyCounts = new Map();
+    const topologyScore = new TopologyCounter();
     // The incoming pod's preferred terms, over every existing pod.
     if (info.preferredAffinity.length || info.preferredAntiAffinity.length) {
       for (const cls of index.byLabels) {
         for (const term of info.preferredAffinity) {
-          if (termSelects(term, cls.namespace, cls.labels, namespaceLabels)) addPerNode(topologyScore, snapshot, term, cls.nodes, term.weight);
+          if (termSelects(term, cls.namespace, cls.labels, namespaceLabels)) addClass(topologyScore, index, cls, term, term.weight);
         }
         for (const term of info.preferredAntiAffinity) {
-          if (termSelects(term, cls.namespace, cls.labels, namespaceLabels)) addPerNode(topologyScore, snapshot, term, cls.nodes, -term.weight);
+          if (termSelects(term, cls.namespace, cls.labels, namespaceLabels)) addClass(topologyScore, index, cls, term, -term.weight);
         }
       }
     }
@@ -189,13 +181,13 @@ export class InterPodAffinity implements SchedulerPluginImpl {
     for (const cls of index.byAffinity) {
       const theirs = cls.info;
       for (const term of theirs.requiredAffinity) {
-        if (termSelects(term, namespace, podLabels, namespaceLabels)) addPerNode(topologyScore, snapshot, term, cls.nodes, HARD_POD_AFFINITY_WEIGHT);
+        if (termSelects(term, namespace, podLabels, namespaceLabels)) addClass(topologyScore, index, cls, term, HARD_POD_AFFINITY_WEIGHT);
       }
       for (const term of theirs.preferredAffinity) {
-        if (termSelects(term, namespace, podLabels, namespaceLabels)) addPerNode(topologyScore, snapshot, term, cls.nodes, term.weight);
+        if (termSelects(term, namespace, podLabels, namespaceLabels)) addClass(topologyScore, index, cls, term, term.weight);
       }
       for (const term of theirs.preferredAntiAffinity) {
-        if (termSelects(term, namespace, podLabels, namespaceLabels)) addPerNode(topologyScore, snapshot, term, cls.nodes, -term.weight);
+        if (termSelects(term, namespace, podLabels, namespaceLabels)) addClass(topologyScore, index, cls, term, -term.weight);
       }
     }
     return { topologyScore };
@@ -206,14 +198,9 @@ export class InterPodAffinity implements SchedulerPluginImpl {
  * Adds `weight` for each pod of a class, in the domain (the node's value of the term's topology
  * key) of the node it is on; nodes without the key, or unknown to the snapshot, add nothing.
  */
-function addPerNode(counts: TopologyCounts, snapshot: Snapshot, term: AffinityTerm, podsPerNode: ReadonlyMap<string, number>, weight: number): void {
-  for (const [nodeName, pods] of podsPerNode) {
-    const info = snapshot.get(nodeName);
-    const value = info && labelsOf(info.node)[term.topologyKey];
-    if (value !== undefined) add(counts, term.topologyKey, value, weight * pods);
-  }
+function addClass(counts: TopologyCounter, index: PodIndex, cls: LabelClass | AffinityClass, term: AffinityTerm, weight: number): void {
+  counts.add(term.topologyKey, index.domainCounts(cls, term.topologyKey), weight);
 }
-
 
 /**
  * Every term's topology key must be on the node and, in its domain, some existing pod must match
@@ -224,7 +211,7 @@ function satisfiesPodAffinity(s: FilterState, labels: Readonly<Record<string, st
   for (const term of s.info.requiredAffinity) {
     const value = labels[term.topologyKey];
     if (value === undefined) return false;
-    if (countAt(s.affinityCounts, term.topologyKey, value) <= 0) podsExist = false;
+    if (s.affinityCounts.at(term.topologyKey, value) <= 0) podsExist = false;
   }
-  return podsExist || (s.affinityCounts.size === 0 && s.selfMatch);
+  return podsExist || (s.affinityCounts.isEmpty && s.selfMatch);
 }

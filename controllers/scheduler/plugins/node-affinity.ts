@@ -5,8 +5,8 @@
  * preFilter narrows the candidates to those names up front.
  */
 import type { Pod } from '../../../lib/index.js';
-import { SchedulerPlugin, type CycleState, type FilterFailure, type NodeInfo, type PreFilterResult, type SchedulerPluginImpl, type Snapshot } from '../framework.js';
-import { CycleSlot, defaultNormalizeScore } from './common.js';
+import { SchedulerPlugin, type CycleState, type FilterFailure, type NodeInfo, type PreFilterResult, type PreScoreResult, type SchedulerPluginImpl, type Snapshot } from '../framework.js';
+import { CycleSlot, defaultNormalizeScore, defaultNormalizeScores } from './common.js';
 import { PreferredNodeAffinity, RequiredNodeAffinity } from './node-selector.js';
 
 const MISMATCH: FilterFailure = Object.freeze({ reason: "node(s) didn't match Pod's node affinity/selector", unresolvable: true });
@@ -53,9 +53,11 @@ export class NodeAffinity implements SchedulerPluginImpl {
     return required.isEmpty || required.matches(node.node) ? undefined : MISMATCH;
   }
 
-  /** Parses the pod's preferred terms. */
-  preScore(pod: Pod, _nodes: readonly NodeInfo[], _snapshot: Snapshot, state: CycleState): void {
-    this.preferred.set(state, PreferredNodeAffinity.of(pod.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution));
+  /** Parses the pod's preferred terms; skips scoring without any (as kube: every node would score 0). */
+  preScore(pod: Pod, _nodes: readonly NodeInfo[], _snapshot: Snapshot, state: CycleState): PreScoreResult {
+    const preferred = PreferredNodeAffinity.of(pod.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution);
+    this.preferred.set(state, preferred);
+    if (preferred.isEmpty) return { skip: true };
   }
 
   /** The sum of the weights of the preferred terms the node matches (raw). */
@@ -68,5 +70,10 @@ export class NodeAffinity implements SchedulerPluginImpl {
   /** Scales to 0–100 against the best node (DefaultNormalizeScore). */
   normalize(scores: Map<string, number>): void {
     defaultNormalizeScore(scores, false);
+  }
+
+  /** {@link normalize} by position. */
+  normalizeScores(scores: Float64Array): void {
+    defaultNormalizeScores(scores, false);
   }
 }

@@ -8,7 +8,7 @@
  */
 import type { Pod } from '../../../lib/index.js';
 import { SchedulerPlugin, type CycleState, type FilterFailure, type NodeInfo, type PreFilterResult, type Resources, type SchedulerPluginImpl, type Snapshot } from '../framework.js';
-import { podRequests } from '../snapshot.js';
+import { podFootprint } from '../snapshot.js';
 import { CycleSlot, MAX_NODE_SCORE } from './common.js';
 import { nonZeroRequested, podCpuMemory, type CpuMemory } from './resources.js';
 
@@ -23,18 +23,18 @@ export interface InsufficientResources extends FilterFailure {
 }
 
 /** The pod's scalar requests in check order: ephemeral storage first, then the extended resources. */
-function orderedScalars(requests: Resources): readonly (readonly [string, number])[] {
+function orderedScalars(requests: Readonly<Resources>): readonly (readonly [string, number])[] {
   const entries = Object.entries(requests.scalar).filter(([, quantity]) => quantity > 0);
   return entries.sort(([a], [b]) => (a === 'ephemeral-storage' ? -1 : b === 'ephemeral-storage' ? 1 : 0));
 }
 
 interface FitState {
-  requests: Resources;
+  requests: Readonly<Resources>;
   scalars: readonly (readonly [string, number])[];
 }
 
 function fitState(pod: Pod): FitState {
-  const requests = podRequests(pod);
+  const { requests } = podFootprint(pod);
   return { requests, scalars: orderedScalars(requests) };
 }
 

@@ -13,6 +13,29 @@ export const DEFAULT_MILLI_CPU_REQUEST = 100;
 /** kube's schedutil.DefaultMemoryRequest: 200 MiB. */
 export const DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024;
 
+/** Distinct quantities remembered per unit before the memo starts over. */
+const QUANTITY_MEMO_LIMIT = 4096;
+const milliMemo = new Map<string | number, number | undefined>();
+const valueMemo = new Map<string | number, number | undefined>();
+
+function memoized(memo: Map<string | number, number | undefined>, parse: (q: string | number) => number | undefined, quantity: string | number): number | undefined {
+  if (memo.has(quantity)) return memo.get(quantity);
+  const parsed = parse(quantity);
+  if (memo.size >= QUANTITY_MEMO_LIMIT) memo.clear();
+  memo.set(quantity, parsed);
+  return parsed;
+}
+
+/** lib's milliValue (`"100m"` → 100, `"2"` → 2000), remembered per distinct quantity: pods repeat a handful. */
+export function milliQuantity(quantity: string | number): number | undefined {
+  return memoized(milliMemo, milliValue, quantity);
+}
+
+/** lib's quantityValue (`"1Gi"` → 1073741824), remembered per distinct quantity. */
+export function baseQuantity(quantity: string | number): number | undefined {
+  return memoized(valueMemo, quantityValue, quantity);
+}
+
 /** Cpu in millicores and memory in bytes. */
 export interface CpuMemory {
   readonly milliCPU: number;
@@ -25,8 +48,8 @@ function containerRequests(container: Container, nonZero: boolean): CpuMemory {
   const cpu = list?.cpu;
   const memory = list?.memory;
   return {
-    milliCPU: cpu !== undefined ? milliValue(cpu) ?? 0 : nonZero ? DEFAULT_MILLI_CPU_REQUEST : 0,
-    memory: memory !== undefined ? quantityValue(memory) ?? 0 : nonZero ? DEFAULT_MEMORY_REQUEST : 0,
+    milliCPU: cpu !== undefined ? milliQuantity(cpu) ?? 0 : nonZero ? DEFAULT_MILLI_CPU_REQUEST : 0,
+    memory: memory !== undefined ? baseQuantity(memory) ?? 0 : nonZero ? DEFAULT_MEMORY_REQUEST : 0,
   };
 }
 
@@ -60,8 +83,8 @@ function computePodRequests(pod: Pod, nonZero: boolean): CpuMemory {
   milliCPU = Math.max(milliCPU, initCPU);
   memory = Math.max(memory, initMemory);
   const overhead = pod.spec?.overhead;
-  if (overhead?.cpu !== undefined) milliCPU += milliValue(overhead.cpu) ?? 0;
-  if (overhead?.memory !== undefined) memory += quantityValue(overhead.memory) ?? 0;
+  if (overhead?.cpu !== undefined) milliCPU += milliQuantity(overhead.cpu) ?? 0;
+  if (overhead?.memory !== undefined) memory += baseQuantity(overhead.memory) ?? 0;
   return { milliCPU, memory };
 }
 
@@ -96,9 +119,11 @@ function samePods(a: readonly Pod[], b: readonly Pod[]): boolean {
 
 /**
  * The sum of the non-zero cpu/memory requests of the pods on a node (kube's
- * NodeInfo.NonZeroRequested), recomputed only when the node's pods changed.
+ * NodeInfo.NonZeroRequested): the node info's own running sum when it keeps one, else
+ * recomputed only when the node's pods changed.
  */
 export function nonZeroRequested(info: NodeInfo): CpuMemory {
+  if (info.nonZeroRequested) return info.nonZeroRequested;
   const cached = nodeTotals.get(info);
   if (cached && samePods(cached.pods, info.pods)) return cached;
   let milliCPU = 0;

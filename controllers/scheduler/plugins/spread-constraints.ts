@@ -10,7 +10,7 @@ import { selectorFromSet, type LabelSelectorMatcher, type Node, type Pod } from 
 import type { CycleState, NodeInfo, Snapshot } from '../framework.js';
 import { labelsOf, parseSelector } from './common.js';
 import type { RequiredNodeAffinity } from './node-selector.js';
-import type { PodIndex } from './pod-index.js';
+import type { LabelClass, PodIndex } from './pod-index.js';
 import { findUntoleratedTaint } from './taints.js';
 
 /** One parsed constraint. */
@@ -82,6 +82,19 @@ export function forEachMatchingPod(index: PodIndex, selector: LabelSelectorMatch
     if (cls.terminating || cls.namespace !== namespace || !selector.matches(cls.labels)) continue;
     for (const [nodeName, count] of cls.nodes) each(nodeName, count);
   }
+}
+
+/**
+ * The label classes whose pods count for a constraint: in `namespace`, not terminating, matched
+ * by the selector (kube's countPodsMatchSelector; an empty selector — `{}` — counts nothing).
+ */
+export function matchingClasses(index: PodIndex, selector: LabelSelectorMatcher, namespace: string): LabelClass[] {
+  const classes: LabelClass[] = [];
+  if (selector.isEmpty()) return classes;
+  for (const cls of index.byLabels) {
+    if (!cls.terminating && cls.namespace === namespace && selector.matches(cls.labels)) classes.push(cls);
+  }
+  return classes;
 }
 
 interface DomainCache {

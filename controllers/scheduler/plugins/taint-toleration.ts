@@ -6,7 +6,7 @@
  */
 import type { Pod, Toleration } from '../../../lib/index.js';
 import { SchedulerPlugin, type CycleState, type FilterFailure, type NodeInfo, type SchedulerPluginImpl, type Snapshot } from '../framework.js';
-import { CycleSlot, defaultNormalizeScore } from './common.js';
+import { CycleSlot, defaultNormalizeScore, defaultNormalizeScores } from './common.js';
 import { findUntoleratedTaint, tolerationsTolerateTaint } from './taints.js';
 
 /** The tolerations that can tolerate a PreferNoSchedule taint: that effect, or any effect. */
@@ -46,5 +46,10 @@ export class TaintToleration implements SchedulerPluginImpl {
   /** Fewer untolerated taints score higher: 0 taints → 100 (reversed DefaultNormalizeScore). */
   normalize(scores: Map<string, number>): void {
     defaultNormalizeScore(scores, true);
+  }
+
+  /** {@link normalize} by position. */
+  normalizeScores(scores: Float64Array): void {
+    defaultNormalizeScores(scores, true);
   }
 }
