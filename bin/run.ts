@@ -18,6 +18,7 @@ import { installCrds } from '../lib/runtime/crd-gen.js';
 import { createLogger } from '../lib/runtime/logger.js';
 import { Manager, type ManagerOptions } from '../lib/runtime/manager.js';
 import { NodeIpamConfiguration } from '../controllers/node-ipam/index.js';
+import { SchedulerPlugins } from '../controllers/scheduler/index.js';
 import { NodeLifecycleConfiguration } from '../controllers/node-lifecycle/index.js';
 import { nodeLifecycleOptions, type NodeLifecycleFlags } from './lifecycle-flags.js';
 import { CliError, loadModules } from './modules.js';
@@ -87,6 +88,10 @@ export async function runCommand(options: RunOptions): Promise<void> {
   const loaded = await loadModules(options.module);
   const controllers: Newable[] = [...loaded.controllers, ...builtins.flatMap((name) => [...builtinControllers[name]!])];
   if (controllers.length === 0) throw new CliError(`no @Controller classes exported by ${options.module.join(', ')} and no built-ins selected`);
+  if (loaded.schedulerPlugins.length > 0 && !builtins.includes('scheduler')) {
+    const names = loaded.schedulerPlugins.map((p) => p.name).join(', ');
+    throw new CliError(`${names}: scheduler plugins need the built-in scheduler — add --controllers scheduler`, 2);
+  }
 
   const logger = createLogger({ name: 'keelson', level: options.logLevel as LevelWithSilent, destination: destination(2) });
   const source = options.store ? `store ${options.store}` : `kubeconfig ${kubeconfig}${options.context ? ` (context ${options.context})` : ''}`;
@@ -128,6 +133,8 @@ export async function runCommand(options: RunOptions): Promise<void> {
     });
     manager.container.bind(NodeLifecycleConfiguration).toConstantValue(nodeLifecycleOptions(options));
     if (options.clusterCidr !== undefined) manager.container.bind(NodeIpamConfiguration).toConstantValue({ clusterCIDR: options.clusterCidr });
+    // The modules' scheduler plugins run next to the default ones.
+    for (const plugin of loaded.schedulerPlugins) manager.container.bind(SchedulerPlugins).to(plugin);
     manager.add(...controllers);
     await manager.start(stop.signal);
     logger.info('stopped');

@@ -40,6 +40,9 @@ describe('keelson CLI', function () {
     const noSource = await keelson(['run', '--module', 'examples/website/website.js']);
     expect(noSource.code).to.equal(2);
     expect(noSource.stderr).to.contain('no source');
+    const pluginAlone = await keelson(['run', '--module', join(dist, 'examples/scheduler-plugin/prefer-label.js'), '--store', 'memory:', '--controllers', 'replication']);
+    expect(pluginAlone.code).to.equal(2);
+    expect(pluginAlone.stderr.trim()).to.equal('keelson: PreferLabel: scheduler plugins need the built-in scheduler — add --controllers scheduler');
     const missing = await keelson(['run', '--module', join(root, 'nope.js'), '--store', 'memory:']);
     expect(missing.code).to.equal(1);
     expect(missing.stderr.trim()).to.match(/^keelson: cannot load module .*nope\.js: no such file/);

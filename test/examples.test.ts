@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from 'node:net';
-import { ROOT, TestCluster } from './harness/cluster.js';
-import { runProcess, type ProcessRun } from './harness/process.js';
+import { ROOT, stopProcess, TestCluster } from './harness/cluster.js';
+import { readyNodes } from './harness/pods.js';
+import { runProcess, startProcess, type ProcessRun, type StartedProcess } from './harness/process.js';
 import { waitFor } from './harness/wait.js';
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
@@ -109,5 +110,51 @@ describe('examples/vip-failover under keelson up --nodes 3', function () {
     expect(row).to.match(new RegExp(`^demo\\s+${address.replaceAll('.', '\\.')}\\s+loopback\\s+node-1\\s+\\d+\\s`));
     await cluster.ok(['delete', 'virtualip', 'demo']);
     await waitFor(async () => (await holderAnswer()) === undefined, { timeoutMs: 10_000, intervalMs: 100, what: 'the VIP to be released' });
+  });
+});
+
+describe('examples/scheduler-plugin under keelson run, next to keelson up', function () {
+  this.timeout(120_000);
+  let cluster: TestCluster;
+  let scheduler: StartedProcess | undefined;
+
+  before(async () => {
+    // keelson up without its own scheduler: the one keelson run starts does the placing.
+    cluster = await TestCluster.start({ nodes: 3, args: ['--controllers', '*,-scheduler'] });
+    await readyNodes(cluster, 3);
+    scheduler = startProcess(process.execPath, [join(dist, 'bin/keelson.js'), 'run', '--module', join(dist, 'examples/scheduler-plugin/prefer-label.js'), '--controllers', 'scheduler', '--kubeconfig', cluster.kubeconfig, '--metrics-port', '0', '--log-level', 'warn'], { cwd: ROOT });
+  });
+  after(async () => {
+    await stopProcess(scheduler?.child);
+    await cluster?.stop();
+  });
+
+  const pod = (name: string, extra: string) => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+${extra}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers: [{name: main, image: busybox, command: [sleep, "60"]}]
+`;
+
+  it('places pods by the plugin: on the preferred label, never on a draining node', async () => {
+    await cluster.ok(['label', 'node', 'node-3', 'disk=ssd']);
+    await cluster.ok(['label', 'node', 'node-2', 'example.com/draining=true']);
+    await cluster.ok(['apply', '-f', '-'], pod('fast', '  annotations: {example.com/prefer-node-label: disk=ssd}'));
+    await cluster.ok(['apply', '-f', '-'], pod('plain', ''));
+    const nodeOf = (name: string) => cluster.ok(['get', 'pod', name, '-o', 'jsonpath={.spec.nodeName}']).then((s) => s.trim());
+    expect(await waitFor(() => nodeOf('fast'), { timeoutMs: 30_000, intervalMs: 200, what: 'fast to be scheduled' }).catch((err: Error) => {
+      throw new Error(`${err.message}\n${scheduler?.output()}`);
+    })).to.equal('node-3');
+    expect(await waitFor(() => nodeOf('plain'), { timeoutMs: 10_000, intervalMs: 200, what: 'plain to be scheduled' })).to.not.equal('node-2');
+    // Pinned to the draining node by its selector: unschedulable, with the plugin's reason counted.
+    await cluster.ok(['apply', '-f', '-'], pod('stuck', '') + '  nodeSelector: {kubernetes.io/hostname: node-2}\n');
+    const message = await waitFor(async () => {
+      const out = await cluster.ok(['get', 'pod', 'stuck', '-o', 'jsonpath={.status.conditions[?(@.type=="PodScheduled")].message}']);
+      return out.trim() || undefined;
+    }, { timeoutMs: 10_000, intervalMs: 200, what: 'the unschedulable message' });
+    expect(message).to.equal("0/3 nodes are available: 1 node(s) were being drained, 2 node(s) didn't match Pod's node affinity/selector.");
   });
 });
