@@ -8,12 +8,14 @@
 import { apiserverBenchmark } from './apiserver.js';
 import { Cleanup, machineHeader, Reporter, type Benchmark } from './harness.js';
 import { nodeFailureBenchmark } from './node-failure.js';
+import { proxyBenchmark } from './proxy.js';
 import { reconcileBenchmark } from './reconcile.js';
 import { schedulerBenchmark } from './scheduler.js';
 import { storageBenchmark } from './storage.js';
+import { vipBenchmark } from './vip.js';
 
 /** Every benchmark module, in the order they run. */
-export const benchmarks: readonly Benchmark[] = [storageBenchmark, reconcileBenchmark, apiserverBenchmark, schedulerBenchmark, nodeFailureBenchmark];
+export const benchmarks: readonly Benchmark[] = [storageBenchmark, reconcileBenchmark, apiserverBenchmark, schedulerBenchmark, nodeFailureBenchmark, proxyBenchmark, vipBenchmark];
 
 /** Runs the benchmarks matching `filters` (all when empty); resolves with the process exit code. */
 export async function main(filters: readonly string[]): Promise<number> {

@@ -20,7 +20,7 @@ import type { StoreClient } from '../lib/client/store-client.js';
 import type { CustomResourceRegistry } from '../lib/registry/crd-registry.js';
 import { createLogger } from '../lib/runtime/logger.js';
 import { Manager } from '../lib/runtime/manager.js';
-import type { NodeAgent } from '../controllers/node-agent/index.js';
+import { serveVipService, type NodeAgent } from '../controllers/node-agent/index.js';
 import { NodeIpamConfiguration } from '../controllers/node-ipam/index.js';
 import { NodeLifecycleConfiguration } from '../controllers/node-lifecycle/index.js';
 import { ServiceProxy, type ProxyMode } from '../controllers/service-proxy/index.js';
@@ -142,6 +142,12 @@ export async function upCommand(options: UpOptions): Promise<void> {
   // The node agents share the store client; each serves on its own loopback address, and
   // sends its VIP failover heartbeats from there.
   const timing = vipTiming(options.vipHeartbeatInterval, options.vipLeaseDuration);
+  // The host's proxy (created below, before the agents start) serves the Service of each
+  // VirtualIP an in-process agent holds (spec.serviceRef) on its address.
+  let proxy: ServiceProxy | undefined;
+  const onHolding = (vip: VirtualIP, holding: boolean) => {
+    if (proxy) serveVipService(proxy, vip, holding);
+  };
   const agents: NodeAgent[] = Array.from({ length: options.nodes }, (_, i) =>
     createNodeAgent({
       client,
@@ -154,10 +160,9 @@ export async function upCommand(options: UpOptions): Promise<void> {
       ...(options.statsInterval !== undefined ? { statsIntervalMs: options.statsInterval } : {}),
       ...(options.leaseRenewInterval !== undefined ? { leaseRenewIntervalMs: options.leaseRenewInterval } : {}),
       ...(options.nodeLeaseDurationSeconds !== undefined ? { leaseDurationSeconds: options.nodeLeaseDurationSeconds } : {}),
-      vip: { timing },
+      vip: { timing, onHolding },
     }),
   );
-  let proxy: ServiceProxy | undefined;
   try {
     await server.start().catch((err: unknown) => {
       throw new CliError(`cannot serve on ${options.bindAddress}:${options.port}: ${err instanceof Error ? err.message : String(err)}`);

@@ -8,8 +8,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from 'node:net';
-import { ROOT, stopProcess, TestCluster } from './harness/cluster.js';
-import { readyNodes } from './harness/pods.js';
+import { randomUUID } from 'node:crypto';
+import { request } from 'node:http';
+import { relative } from 'node:path';
+import { DIST, expectNoProcessesMentioning, ROOT, stopProcess, TestCluster } from './harness/cluster.js';
+import { endpointIPs, helloManifest, readyHello, readyNodes } from './harness/pods.js';
 import { runProcess, startProcess, type ProcessRun, type StartedProcess } from './harness/process.js';
 import { waitFor } from './harness/wait.js';
 import { writeFileSync } from 'node:fs';
@@ -18,6 +21,7 @@ import { ApiServer } from '../lib/apiserver/server.js';
 import { createRegistry } from '../lib/client/connect.js';
 import { StoreClient } from '../lib/client/store-client.js';
 import { MemoryKV } from '../lib/storage/memory.js';
+import { Pod } from '../lib/api/kinds.js';
 
 const dist = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -110,6 +114,60 @@ describe('examples/vip-failover under keelson up --nodes 3', function () {
     expect(row).to.match(new RegExp(`^demo\\s+${address.replaceAll('.', '\\.')}\\s+loopback\\s+node-1\\s+\\d+\\s`));
     await cluster.ok(['delete', 'virtualip', 'demo']);
     await waitFor(async () => (await holderAnswer()) === undefined, { timeoutMs: 10_000, intervalMs: 100, what: 'the VIP to be released' });
+  });
+
+  it('serves the hello Service on the VIP of service-vip.yaml while it is held, and stops when it is deleted', async function () {
+    this.timeout(120_000);
+    const vipAddress = '127.200.0.20';
+    const marker = `keelson-example-${randomUUID()}`;
+    /** One GET on a new connection: `hello from …`, or the error code (ECONNREFUSED once nothing listens). */
+    const get = (url: string) =>
+      new Promise<string>((resolveGet) => {
+        const req = request(url, { agent: false, headers: { connection: 'close' }, timeout: 5000 }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolveGet(res.statusCode === 200 ? body : `HTTP ${res.statusCode}`));
+          res.on('error', (err: NodeJS.ErrnoException) => resolveGet(err.code ?? err.message));
+        });
+        req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+        req.on('error', (err: NodeJS.ErrnoException) => resolveGet(err.code ?? err.message));
+        req.end();
+      });
+    try {
+      // The pods run the example server of this build (the manifest names dist/'s).
+      await cluster.ok(['apply', '-f', '-'], helloManifest(marker, 3).replace('dist/examples/http-server/server.js', `${relative(ROOT, DIST)}/examples/http-server/server.js`));
+      const pods = await readyHello(cluster, 3);
+      const ips = pods.map((p) => p.status!.podIP!).sort();
+      await waitFor(async () => JSON.stringify((await endpointIPs(cluster, 'hello')).ready) === JSON.stringify(ips), { timeoutMs: 20_000, what: 'the Endpoints to list the three pods' });
+      const url = `http://${vipAddress}:80/`;
+      expect(await get(url)).to.equal('ECONNREFUSED');
+
+      await cluster.ok(['apply', '-f', join(ROOT, 'examples/vip-failover/service-vip.yaml')]);
+      const first = await waitFor(async () => {
+        const body = await get(url);
+        return body.startsWith('hello from ') ? body : undefined;
+      }, { timeoutMs: 20_000, intervalMs: 100, what: 'the Service to answer on the VIP' });
+      expect(first).to.match(/^hello from hello-\S+ \(127\./);
+      const served = new Set<string>();
+      for (let i = 0; i < 12; i++) served.add(/^hello from (\S+) /.exec(await get(url))?.[1] ?? 'failed');
+      expect(served).to.deep.equal(new Set(pods.map((p) => p.metadata!.name!)));
+      const holder = await waitFor(async () => (await cluster.ok(['get', 'virtualip', 'hello', '-o', 'jsonpath={.status.holder}'])).trim() || undefined, { timeoutMs: 10_000, intervalMs: 200, what: 'the holder in the status' });
+      expect(holder).to.match(/^node-[123]$/);
+
+      const deletedAt = performance.now();
+      await cluster.ok(['delete', 'virtualip', 'hello']);
+      await waitFor(async () => (await get(url)) === 'ECONNREFUSED', { timeoutMs: 10_000, intervalMs: 20, what: 'the VIP to stop serving the Service' });
+      console.log(`      (the VIP stopped answering on :80 ${(performance.now() - deletedAt).toFixed(0)} ms after kubectl delete began)`);
+      // The Service itself still answers on its cluster IP.
+      const clusterIP = (await cluster.ok(['get', 'svc', 'hello', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+      expect(await get(`http://${clusterIP}:80/`)).to.match(/^hello from /);
+    } finally {
+      await cluster.kubectl(['delete', 'virtualip', 'hello', '--ignore-not-found']);
+      await cluster.kubectl(['delete', '-f', '-', '--ignore-not-found'], helloManifest(marker, 3));
+      await waitFor(async () => (await cluster.client.list(Pod, { namespace: 'default', labelSelector: 'app=hello' })).items.length === 0, { timeoutMs: 30_000, what: 'the hello pods to go' });
+      await expectNoProcessesMentioning(marker);
+    }
   });
 });
 

@@ -9,7 +9,10 @@
  * pod's grace period, then the proxy, the loops and endpoints end. The pods stay in the API — a
  * stopped agent is a dead node, which the node-lifecycle controller handles — and nothing else is
  * released, but VIPs: with the `vip` option the agent takes part in VIP failover from registration
- * on, and releases its VIPs first when it stops.
+ * on, and releases its VIPs first when it stops. While it holds a VirtualIP with a
+ * `spec.serviceRef`, the service proxy serves that Service on the address too: its own proxy
+ * (`proxyMode`), and/or whatever `vip.onHolding` connects (the host's proxy, in `keelson up`;
+ * see {@link serveVipService}).
  */
 import { cpus, totalmem } from 'node:os';
 import { Gauge } from 'prom-client';
@@ -29,7 +32,7 @@ import {
   type ReconcileRequest,
 } from '../../lib/index.js';
 import { ServiceProxy, type ProxyMode } from '../service-proxy/index.js';
-import { VipParticipant, type ElectionTiming } from '../vip-failover/index.js';
+import { serviceRefKey, VipParticipant, type ElectionTiming, type VirtualIP } from '../vip-failover/index.js';
 import { NodeLease } from './node-lease.js';
 import { NodeReporter } from './node-reporter.js';
 import { systemInfo, type NodeIdentity } from './node-status.js';
@@ -87,11 +90,31 @@ export interface NodeAgentOptions {
    * one; the Node's annotation says which). Started after registration, and stopped first —
    * releasing every address at once. Absent: no VIP failover.
    */
-  vip?: { heartbeatAddress?: string; heartbeatPort?: number; timing?: Partial<ElectionTiming> };
+  vip?: {
+    heartbeatAddress?: string;
+    heartbeatPort?: number;
+    timing?: Partial<ElectionTiming>;
+    /**
+     * Called when this node starts or stops holding a VirtualIP (stops: before the address
+     * goes), in addition to the agent's own proxy, if it runs one. `keelson up` connects its
+     * host proxy with {@link serveVipService}.
+     */
+    onHolding?: (vip: VirtualIP, holding: boolean) => void;
+  };
   /** How many pods are reconciled at once (default 8). */
   concurrency?: number;
   clock?: Clock;
   logger?: Logger;
+}
+
+/**
+ * Serves (`holding` true) or stops serving the Service a VirtualIP's `spec.serviceRef` names on
+ * the VirtualIP's address, through `proxy` — what a node agent does for the VirtualIPs it holds.
+ * Nothing for a VirtualIP without a serviceRef.
+ */
+export function serveVipService(proxy: ServiceProxy, vip: VirtualIP, holding: boolean): void {
+  const service = serviceRefKey(vip);
+  if (service) proxy.serveServiceOn(service, vip.spec.address, holding);
 }
 
 function defaultCapacity(options: NodeAgentOptions): Record<string, string> {
@@ -244,13 +267,17 @@ export class NodeAgent {
         await this.proxy.start();
       }
       if (this.options.vip) {
-        const { heartbeatAddress, heartbeatPort, timing } = this.options.vip;
+        const { heartbeatAddress, heartbeatPort, timing, onHolding } = this.options.vip;
         this.vip = new VipParticipant({
           client: this.options.client,
           nodeName: this.name,
           heartbeatAddress: heartbeatAddress ?? this.address,
           ...(heartbeatPort !== undefined ? { heartbeatPort } : {}),
           ...(timing ? { timing } : {}),
+          onHolding: (vip, holding) => {
+            if (this.proxy) serveVipService(this.proxy, vip, holding);
+            onHolding?.(vip, holding);
+          },
           clock: this.clock,
           logger: this.logger,
         });

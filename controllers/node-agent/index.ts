@@ -20,7 +20,7 @@
  * await agent.stop();    // kills its pods' processes; the pods stay in the API
  * ```
  */
-export { NodeAgent, type NodeAgentOptions } from './agent.js';
+export { NodeAgent, serveVipService, type NodeAgentOptions } from './agent.js';
 export { carryOverFrom, lostPodStatus, mustNotRestart, LOST_CONTAINER, type CarryOver } from './carry-over.js';
 export { formatIPv4, parseIPv4, parseIPv4CIDR, PodIPAllocator } from './ip-allocator.js';
 export { NodeLease, NODE_LEASE_NAMESPACE, type NodeLeaseOptions } from './node-lease.js';

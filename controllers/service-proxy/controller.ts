@@ -6,6 +6,10 @@
  * state of each port (`service-ports.ts`) and hands it to the {@link Proxier} bound under
  * {@link ServiceProxier} — whatever its mode. Level-triggered: each sync carries the whole state
  * of one Service, so a missed or repeated event changes nothing.
+ *
+ * Besides the objects, a Service's desired state carries the addresses it is also served on
+ * here — the VIPs this host holds for it ({@link ServiceProxyController.serveOn}, fed by the
+ * node agents' VIP failover): each change of them re-syncs the Service through the same queue.
  */
 import { inject } from 'inversify';
 import {
@@ -42,6 +46,8 @@ export class ServiceProxyController implements Reconciler<Service>, Runnable {
   /** Resolves once the caches synced and the controller runs (every Service is then queued). */
   readonly started: Promise<void>;
   private markStarted!: () => void;
+  /** The extra addresses each Service (`namespace/name`) is served on here (held VIPs). */
+  private readonly extraAddresses = new Map<string, Set<string>>();
 
   constructor(
     @inject(Client) private readonly client: Client,
@@ -59,6 +65,26 @@ export class ServiceProxyController implements Reconciler<Service>, Runnable {
     this.markStarted();
   }
 
+  /**
+   * Serves (or stops serving) the Service `service` (`namespace/name`) on `address` too, at each
+   * of its ports. Returns whether that changed anything: the caller then re-syncs the Service
+   * (the {@link ServiceProxy} enqueues it).
+   */
+  serveOn(service: string, address: string, serving: boolean): boolean {
+    const addresses = this.extraAddresses.get(service) ?? new Set<string>();
+    if (addresses.has(address) === serving) return false;
+    if (serving) addresses.add(address);
+    else addresses.delete(address);
+    if (addresses.size) this.extraAddresses.set(service, addresses);
+    else this.extraAddresses.delete(service);
+    return true;
+  }
+
+  /** The extra addresses the Service `service` (`namespace/name`) is served on here, sorted. */
+  servedOn(service: string): string[] {
+    return [...(this.extraAddresses.get(service) ?? [])].sort();
+  }
+
   /** An Endpoints object belongs to the Service of its name. */
   @Watches(Endpoints)
   endpointsToService(endpoints: Endpoints): ReconcileRequest[] {
@@ -70,7 +96,8 @@ export class ServiceProxyController implements Reconciler<Service>, Runnable {
     const key = serviceKey(namespace, name);
     const service = await this.getOrUndefined(Service, name, namespace);
     const endpoints = service ? await this.getOrUndefined(Endpoints, name, namespace) : undefined;
-    const ports = service ? servicePortsOf(service, endpoints) : [];
+    // Read last, right before the sync: a change meanwhile is in this sync or queued another.
+    const ports = service ? servicePortsOf(service, endpoints, this.servedOn(key)) : [];
     const started = performance.now();
     await this.proxier.syncService(key, ports);
     this.metrics.syncDuration.observe((performance.now() - started) / 1000);

@@ -54,7 +54,7 @@ export function formatAddress(host: string, port: number): string {
 export abstract class Forwarder {
   protected readonly balancer: RoundRobinBalancer;
   protected readonly logger: Logger;
-  private readonly listeners: RetryingListener[];
+  private listeners: RetryingListener[];
   private readonly flows = new Map<Flow, TimerHandle | undefined>();
   private closing: 'drain' | 'cut' | undefined;
   private onIdle: (() => void) | undefined;
@@ -71,6 +71,26 @@ export abstract class Forwarder {
     this.listeners = addresses.map(
       (address) => new RetryingListener(formatAddress(address.host, address.port), this.openListener(address), context.clock, this.logger),
     );
+  }
+
+  /**
+   * Listens on exactly `addresses` from now on: listeners on addresses no longer wanted close
+   * (new connections there are refused at once; flows they accepted carry on), new ones start
+   * binding, the others are left alone. Resolves once each new listener tried to bind once.
+   */
+  async listenOn(addresses: readonly ListenAddress[]): Promise<void> {
+    if (this.closed) return;
+    const wanted = new Map(addresses.map((a) => [formatAddress(a.host, a.port), a]));
+    const kept: RetryingListener[] = [];
+    for (const listener of this.listeners) {
+      if (wanted.has(listener.address)) {
+        kept.push(listener);
+        wanted.delete(listener.address);
+      } else listener.close();
+    }
+    const added = [...wanted].map(([key, address]) => new RetryingListener(key, this.openListener(address), this.context.clock, this.logger));
+    this.listeners = [...kept, ...added];
+    await Promise.all(added.map((l) => l.firstAttempt()));
   }
 
   /** Binds a listening socket on `address` (see {@link RetryingListener}). */

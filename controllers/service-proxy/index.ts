@@ -13,13 +13,33 @@
  * - `userspace-proxier.ts`: the `userspace` mode, with `forwarder.ts` (listening, draining),
  *   `tcp-forwarder.ts`, `udp-forwarder.ts`, `load-balancer.ts` (round-robin and affinity) and
  *   `listener.ts` (binding with retries);
+ * - `nftables-proxier.ts`: the `nftables` mode (Linux, root) — DNAT rules in the kernel, kept up
+ *   to date by transactions that carry only what changed, with the ruleset as data in
+ *   `nftables-rules.ts`;
  * - `proxy-metrics.ts`: its metrics.
  */
 export { SERVICE_PROXY_CONTROLLER, ServiceProxyController } from './controller.js';
 export { Forwarder, type ForwarderContext, type Flow, type ListenAddress } from './forwarder.js';
 export { RetryingListener, type OpenSocket } from './listener.js';
 export { RoundRobinBalancer } from './load-balancer.js';
-export { createProxier, PROXY_MODES, ServiceProxier, type Proxier, type ProxierOptions, type ProxyMode } from './proxier.js';
+export { NFTABLES_DEFAULTS, NftablesError, NftablesProxier, staleUdpFlows, type NftablesProxierOptions } from './nftables-proxier.js';
+export {
+  baseTableLines,
+  diffObjects,
+  emptyObjects,
+  endpointChainBase,
+  hashAndTruncate,
+  MASQUERADE_MARK,
+  mergeObjects,
+  NFT_NAMES,
+  NFT_TABLE,
+  servicePortChainBase,
+  servicePortObjects,
+  type NftElement,
+  type NftObjects,
+  type ObjectsDiff,
+} from './nftables-rules.js';
+export { createProxier, PROXY_MODES, ServiceProxier, type ModeOptions, type Proxier, type ProxierOptions, type ProxyMode } from './proxier.js';
 export { NO_PROXY_METRICS, proxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 export { ServiceProxy, type ServiceProxyOptions } from './service-proxy.js';
 export {
@@ -28,6 +48,7 @@ export {
   endpointsFor,
   proxiedClusterIP,
   sameBinding,
+  sameClusterBinding,
   servicePortName,
   servicePortsOf,
   serviceKey,

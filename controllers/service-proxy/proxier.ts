@@ -5,13 +5,15 @@
  *
  * - `userspace` ({@link UserspaceProxier}): Node.js listens on each cluster IP (and node port)
  *   and copies bytes to an endpoint — no privileges needed, works on loopback;
- * - `nftables` (Linux, root): DNAT rules, so packets never pass through Node.js — a proxier of
- *   its own that implements the same interface (one verdict map per Service, updated in place).
+ * - `nftables` (Linux, root; {@link NftablesProxier}): DNAT rules, so packets never pass through
+ *   Node.js — kube-proxy's nftables layout (a verdict map dispatching to a chain per Service
+ *   port), updated by transactions that carry only what changed.
  *
  * A new mode implements {@link Proxier} and is added to {@link createProxier}.
  */
 import type { Clock, Logger, Metrics } from '../../lib/index.js';
 import type { ServicePortState } from './service-ports.js';
+import { NftablesProxier, type NftablesProxierOptions } from './nftables-proxier.js';
 import { UserspaceProxier, type UserspaceProxierOptions } from './userspace-proxier.js';
 
 /** The proxy modes, as `--proxy-mode` names them. */
@@ -52,15 +54,25 @@ export interface ProxierOptions {
   metrics?: Metrics;
 }
 
-/** Builds the proxier of `mode`. An unavailable mode is an error naming it. */
-export function createProxier(mode: ProxyMode, options: ProxierOptions & { userspace?: Partial<UserspaceProxierOptions> }): Proxier {
+/** Settings of one mode, beyond the common {@link ProxierOptions}. */
+export interface ModeOptions {
+  userspace?: Partial<UserspaceProxierOptions>;
+  nftables?: Partial<Omit<NftablesProxierOptions, keyof ProxierOptions>>;
+}
+
+/**
+ * Builds the proxier of `mode`. An unavailable mode is an error naming it: `nftables` needs
+ * Linux and root (its first sync fails if `nft` is missing).
+ */
+export function createProxier(mode: ProxyMode, options: ProxierOptions & ModeOptions): Proxier {
+  const { userspace, nftables, ...common } = options;
   switch (mode) {
-    case 'userspace': {
-      const { userspace, ...common } = options;
+    case 'userspace':
       return new UserspaceProxier({ ...userspace, ...common });
-    }
     case 'nftables':
-      throw new Error('proxy mode "nftables" is not available yet: use --proxy-mode userspace');
+      if (process.platform !== 'linux') throw new Error(`proxy mode "nftables" needs Linux (this is ${process.platform}): use --proxy-mode userspace`);
+      if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new Error('proxy mode "nftables" needs root (it programs nftables): run as root, or use --proxy-mode userspace');
+      return new NftablesProxier({ ...nftables, ...common });
     default:
       throw new Error(`unknown proxy mode "${String(mode)}" (known: ${PROXY_MODES.join(', ')})`);
   }

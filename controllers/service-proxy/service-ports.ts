@@ -37,6 +37,12 @@ export interface ServicePortState {
   port: number;
   /** Also served on every node address of the proxy (`NodePort` and `LoadBalancer` Services). */
   nodePort?: number;
+  /**
+   * More addresses {@link port} is served on, besides the cluster IP: the addresses of the
+   * VirtualIPs this host holds whose `spec.serviceRef` names the Service. Sorted, no duplicates;
+   * absent when none.
+   */
+  extraAddresses?: string[];
   /** The ready endpoints, sorted by address then port, without duplicates. */
   endpoints: ServiceEndpoint[];
   /** Set for `sessionAffinity: ClientIP`: how long a client IP sticks to its endpoint, in seconds. */
@@ -85,8 +91,9 @@ export function endpointsFor(port: ServicePort, endpoints: Endpoints | undefined
 /**
  * The desired state of every port of `service` given its `endpoints` (absent or empty: no
  * endpoints, so new connections are refused). Empty for Services that are not proxied.
+ * `extraAddresses` are served too, at each Service port (the VIPs held here for the Service).
  */
-export function servicePortsOf(service: Service, endpoints: Endpoints | undefined): ServicePortState[] {
+export function servicePortsOf(service: Service, endpoints: Endpoints | undefined, extraAddresses: Iterable<string> = []): ServicePortState[] {
   const clusterIP = proxiedClusterIP(service);
   if (!clusterIP) return [];
   const key = serviceKey(service.metadata?.namespace ?? '', service.metadata?.name ?? '');
@@ -94,6 +101,7 @@ export function servicePortsOf(service: Service, endpoints: Endpoints | undefine
   const affinityTimeoutSeconds =
     spec.sessionAffinity === 'ClientIP' ? spec.sessionAffinityConfig?.clientIP?.timeoutSeconds || DEFAULT_AFFINITY_TIMEOUT_SECONDS : undefined;
   const exposesNodePorts = spec.type === 'NodePort' || spec.type === 'LoadBalancer';
+  const extra = [...new Set(extraAddresses)].filter((a) => a !== clusterIP).sort();
   const states: ServicePortState[] = [];
   for (const port of spec.ports ?? []) {
     const protocol = port.protocol ?? 'TCP';
@@ -105,6 +113,7 @@ export function servicePortsOf(service: Service, endpoints: Endpoints | undefine
       clusterIP,
       port: port.port,
       ...(exposesNodePorts && port.nodePort ? { nodePort: port.nodePort } : {}),
+      ...(extra.length ? { extraAddresses: [...extra] } : {}),
       endpoints: endpointsFor(port, endpoints),
       ...(affinityTimeoutSeconds !== undefined ? { affinityTimeoutSeconds } : {}),
     });
@@ -112,7 +121,19 @@ export function servicePortsOf(service: Service, endpoints: Endpoints | undefine
   return states;
 }
 
-/** Whether two states listen on the same sockets (same protocol, addresses and ports). */
+/** Whether two states listen on the same sockets (same protocol, addresses and ports, extra addresses included). */
 export function sameBinding(a: ServicePortState, b: ServicePortState): boolean {
+  return sameClusterBinding(a, b) && sameAddresses(a.extraAddresses, b.extraAddresses);
+}
+
+/**
+ * Whether two states listen on the same cluster IP and node port sockets, whatever their
+ * {@link ServicePortState.extraAddresses} (which a proxier may add and remove in place).
+ */
+export function sameClusterBinding(a: ServicePortState, b: ServicePortState): boolean {
   return a.protocol === b.protocol && a.clusterIP === b.clusterIP && a.port === b.port && (a.nodePort ?? 0) === (b.nodePort ?? 0);
+}
+
+function sameAddresses(a: readonly string[] = [], b: readonly string[] = []): boolean {
+  return a.length === b.length && a.every((address, i) => address === b[i]);
 }

@@ -11,11 +11,12 @@
  * ```ts
  * const proxy = new ServiceProxy({ client, nodeAddresses: ['127.1.0.1'] });
  * await proxy.start();   // every Service's cluster IP answers, forwarded to its ready endpoints
+ * proxy.serveServiceOn('default/hello', '127.200.0.10', true);   // hello's ports on a VIP held here, too
  * await proxy.stop();    // stops listening, closes the connections
  * ```
  */
 import { createLogger, Manager, Metrics, systemClock, type Client, type Clock, type Logger } from '../../lib/index.js';
-import { ServiceProxyController } from './controller.js';
+import { SERVICE_PROXY_CONTROLLER, ServiceProxyController } from './controller.js';
 import { createProxier, ServiceProxier, type Proxier, type ProxyMode } from './proxier.js';
 import type { UserspaceProxierOptions } from './userspace-proxier.js';
 
@@ -69,6 +70,26 @@ export class ServiceProxy {
     this.running = this.manager.start();
     await Promise.race([this.controller.started, this.running.then(() => Promise.reject(new Error('the service proxy stopped before it started')))]);
     this.running.catch(() => undefined);
+  }
+
+  /**
+   * Serves every port of the Service `service` (`namespace/name`) on `address` too — at the
+   * Service port, to the same endpoints with the same balancing and affinity as its cluster IP —
+   * or, with `serving` false, stops. The node agents call it for the VirtualIPs they hold whose
+   * `spec.serviceRef` names the Service. Several addresses per Service may be served; calling
+   * again with the same arguments changes nothing. The Service is re-synced through the
+   * controller's queue (within milliseconds; before {@link start}, its first sync carries it).
+   */
+  serveServiceOn(service: string, address: string, serving: boolean): void {
+    if (!this.controller.serveOn(service, address, serving)) return;
+    const slash = service.indexOf('/');
+    const request = { namespace: service.slice(0, slash), name: service.slice(slash + 1) };
+    this.manager.runners.find((r) => r.name === SERVICE_PROXY_CONTROLLER)?.enqueue(request);
+  }
+
+  /** The addresses besides its cluster IP the Service `service` (`namespace/name`) is served on ({@link serveServiceOn}), sorted. */
+  servedOn(service: string): string[] {
+    return this.controller.servedOn(service);
   }
 
   /** Stops watching, then stops the proxier (listeners closed, connections cut). Idempotent. */

@@ -7,6 +7,10 @@
  *   node address of this proxy at `nodePort`;
  * - a port whose endpoints or affinity changed is updated in place (no socket is touched; flows
  *   to endpoints that left drain);
+ * - a port whose extra addresses changed (a VIP this host took or gave up, `extraAddresses`)
+ *   is updated in place too: listeners on the addresses that left close at once, new ones bind
+ *   at the Service port (retried like the others: an `arp` VIP can only be bound where it is
+ *   configured), the cluster IP and node port sockets are not touched;
  * - a port that moved (cluster IP, port, node port or protocol changed) is re-bound: the old
  *   forwarder stops listening and drains, a new one listens;
  * - a port no longer desired (or the whole Service gone) stops listening and drains.
@@ -20,7 +24,7 @@ import type { Clock, Logger, Metrics } from '../../lib/index.js';
 import type { Forwarder, ForwarderContext, ListenAddress } from './forwarder.js';
 import type { Proxier } from './proxier.js';
 import { proxyMetrics } from './proxy-metrics.js';
-import { sameBinding, type ServicePortState } from './service-ports.js';
+import { sameClusterBinding, type ServicePortState } from './service-ports.js';
 import { TcpForwarder } from './tcp-forwarder.js';
 import { UdpForwarder } from './udp-forwarder.js';
 
@@ -77,10 +81,10 @@ export class UserspaceProxier implements Proxier {
     if (this.stopped) return;
     const current = this.services.get(service) ?? new Map<string, Forwarder>();
     const desired = new Map(ports.map((p) => [p.name, p]));
-    const binding: Forwarder[] = [];
+    const binding: Promise<void>[] = [];
     for (const [name, forwarder] of current) {
       const wanted = desired.get(name);
-      if (wanted && sameBinding(forwarder.state, wanted)) continue;
+      if (wanted && sameClusterBinding(forwarder.state, wanted)) continue;
       current.delete(name);
       this.retire(forwarder);
       this.context.logger.info({ servicePort: name, ...(wanted ? { rebind: true } : {}) }, 'service port no longer served here: stopped listening, draining');
@@ -88,12 +92,16 @@ export class UserspaceProxier implements Proxier {
     for (const state of desired.values()) {
       const existing = current.get(state.name);
       if (existing) {
+        const before = existing.addresses.map((a) => a.address).join(',');
         existing.update(state);
+        binding.push(existing.listenOn(this.listenAddresses(state)));
+        const after = existing.addresses.map((a) => a.address).join(',');
+        if (after !== before) this.context.logger.info({ servicePort: state.name, addresses: existing.addresses.map((a) => a.address) }, 'service port addresses changed');
         continue;
       }
       const forwarder = this.createForwarder(state);
       current.set(state.name, forwarder);
-      binding.push(forwarder);
+      binding.push(forwarder.firstBind());
       this.context.logger.info(
         { servicePort: state.name, protocol: state.protocol, addresses: forwarder.addresses.map((a) => a.address), endpoints: state.endpoints.length },
         'serving service port',
@@ -101,7 +109,7 @@ export class UserspaceProxier implements Proxier {
     }
     if (current.size) this.services.set(service, current);
     else this.services.delete(service);
-    await Promise.all(binding.map((f) => f.firstBind()));
+    await Promise.all(binding);
   }
 
   /** The forwarder of a Service port (by its ServicePortName), for tests and introspection. */
@@ -128,9 +136,16 @@ export class UserspaceProxier implements Proxier {
     this.retired.clear();
   }
 
-  private createForwarder(state: ServicePortState): Forwarder {
+  /** Where a Service port listens: its cluster IP, its extra addresses (VIPs) and, with a node port, the node addresses. */
+  private listenAddresses(state: ServicePortState): ListenAddress[] {
     const addresses: ListenAddress[] = [{ host: state.clusterIP, port: state.port }];
+    for (const host of state.extraAddresses ?? []) addresses.push({ host, port: state.port });
     if (state.nodePort) for (const host of this.nodeAddresses) addresses.push({ host, port: state.nodePort });
+    return addresses;
+  }
+
+  private createForwarder(state: ServicePortState): Forwarder {
+    const addresses = this.listenAddresses(state);
     return state.protocol === 'UDP' ? new UdpForwarder(state, addresses, this.context) : new TcpForwarder(state, addresses, this.context);
   }
 

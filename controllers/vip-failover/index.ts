@@ -67,5 +67,6 @@ export {
   VirtualIPServiceRef,
   VirtualIPSpec,
   VirtualIPStatus,
+  serviceRefKey,
   type AnnouncerName,
 } from './virtual-ip.js';

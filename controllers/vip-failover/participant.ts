@@ -11,6 +11,13 @@
  * changes address, interface or announcer steps down (releasing the address) and, if still
  * eligible, starts over. Priorities and `preempt` are read live. Stopping the participant
  * releases every address at once, so the other nodes take over within a round trip.
+ *
+ * `onHolding` tells the node's service proxy what to serve on the addresses it holds
+ * (`spec.serviceRef`): it is called with `true` once an address is up here, and with `false`
+ * on the very path that drops it — release, loss, self-fencing (the election's timer or the
+ * announcer's own expiry), VirtualIP deleted or changed — before the address is removed. A
+ * serviceRef changed while holding is reported as `false` for the old VirtualIP, then `true`
+ * for the new one; the address itself stays.
  */
 import {
   createLogger,
@@ -22,6 +29,7 @@ import {
   type Client,
   type Clock,
   type Logger,
+  type TimerHandle,
 } from '../../lib/index.js';
 import { AddressGuard } from './address-guard.js';
 import type { Announcer } from './announcer.js';
@@ -30,7 +38,7 @@ import { electionTiming, VipElection, type ElectionTiming, type HoldingChange } 
 import { HEARTBEAT_ANNOTATION, parseEndpoint, UdpHeartbeatTransport, type HeartbeatEndpoint, type HeartbeatTransport } from './heartbeat.js';
 import { interfaceAddresses, placeVip } from './ip-command.js';
 import { isLoopbackAddress, LoopbackAnnouncer } from './loopback-announcer.js';
-import { DEFAULT_PRIORITY, VirtualIP } from './virtual-ip.js';
+import { DEFAULT_PRIORITY, serviceRefKey, VirtualIP } from './virtual-ip.js';
 
 /** Where a VirtualIP's address goes on this node, as decided for its announcer. */
 export interface Placement {
@@ -64,11 +72,17 @@ export interface VipParticipantOptions {
   announcerFor?: (vip: VirtualIP, placement: Placement) => Announcer;
   /** Replaces the discovery of this node's interfaces (tests): where an arp VIP would go. */
   placeArp?: (address: string, wantedInterface: string | undefined) => Promise<{ dev: string; prefixlen: number } | undefined>;
+  /**
+   * Called when this node starts (`holding` true) or stops (false) serving a VirtualIP's
+   * address — stops before the address is dropped. The node agent serves `spec.serviceRef` on
+   * the address while it holds it (see the file header). Must not throw; errors are logged.
+   */
+  onHolding?: (vip: VirtualIP, holding: boolean) => void;
 }
 
 interface Running {
   election: VipElection;
-  announcer: Announcer;
+  announcer: ReportingAnnouncer;
   /** What it was started for: a change restarts it. */
   placementKey: string;
 }
@@ -191,7 +205,9 @@ export class VipParticipant {
       if (!want || placementKey(want.placement) !== running.placementKey) await this.stopElection(name);
     }
     for (const [name, { vip, placement }] of wanted) {
-      if (!this.running.has(name)) this.startElection(name, vip, placement);
+      const running = this.running.get(name);
+      if (!running) this.startElection(name, vip, placement);
+      else running.announcer.refresh(vip);
     }
   }
 
@@ -217,7 +233,15 @@ export class VipParticipant {
   }
 
   private startElection(name: string, vip: VirtualIP, placement: Placement): void {
-    const announcer = this.options.announcerFor?.(vip, placement) ?? this.defaultAnnouncer(placement);
+    const inner = this.options.announcerFor?.(vip, placement) ?? this.defaultAnnouncer(placement);
+    const announcer = new ReportingAnnouncer(inner, vip, this.clock, (v, holding) => {
+      try {
+        this.options.onHolding?.(v, holding);
+      } catch (err) {
+        this.logger.error({ err, vip: name, holding }, 'VIP holding callback failed');
+      }
+      if (serviceRefKey(v)) this.logger.info({ vip: name, address: v.spec.address, service: serviceRefKey(v), serving: holding }, holding ? 'serving the Service on the VIP' : 'no longer serving the Service on the VIP');
+    });
     const election = new VipElection({
       vipName: name,
       ...(vip.metadata?.uid ? { vipUid: vip.metadata.uid } : {}),
@@ -287,4 +311,83 @@ export class VipParticipant {
 
 function placementKey(p: Placement): string {
   return `${p.announcer}|${p.address}|${p.dev ?? ''}|${p.prefixlen ?? ''}`;
+}
+
+/**
+ * Wraps a node's announcer for one VirtualIP to report holding (the participant's `onHolding`):
+ * `true` once the address is up, `false` first thing when it goes — on `release`/`close`, or when
+ * the hold runs out without an extension (as the announcer itself stops then).
+ */
+class ReportingAnnouncer implements Announcer {
+  /** The VirtualIP reported as held (undefined: not holding). */
+  private reported: VirtualIP | undefined;
+  private expiry: TimerHandle | undefined;
+
+  constructor(
+    private readonly inner: Announcer,
+    /** The VirtualIP as last seen. */
+    private vip: VirtualIP,
+    private readonly clock: Clock,
+    private readonly report: (vip: VirtualIP, holding: boolean) => void,
+  ) {}
+
+  get description(): string {
+    return this.inner.description;
+  }
+
+  get holding(): boolean {
+    return this.inner.holding;
+  }
+
+  async hold(token: number, holdForMs: number): Promise<void> {
+    await this.inner.hold(token, holdForMs);
+    if (!this.inner.holding) return;
+    this.arm(holdForMs);
+    if (!this.reported) {
+      this.reported = this.vip;
+      this.report(this.vip, true);
+    }
+  }
+
+  extend(token: number, holdForMs: number): void {
+    this.inner.extend(token, holdForMs);
+    if (this.reported && this.inner.holding) this.arm(holdForMs);
+  }
+
+  async release(): Promise<void> {
+    this.unreport();
+    await this.inner.release();
+  }
+
+  async close(): Promise<void> {
+    this.unreport();
+    await this.inner.close();
+  }
+
+  /** Takes the VirtualIP as changed: a different serviceRef while holding is reported as a stop then a start. */
+  refresh(vip: VirtualIP): void {
+    this.vip = vip;
+    const reported = this.reported;
+    if (!reported || serviceRefKey(reported) === serviceRefKey(vip)) {
+      if (reported) this.reported = vip;
+      return;
+    }
+    this.report(reported, false);
+    this.reported = vip;
+    this.report(vip, true);
+  }
+
+  private unreport(): void {
+    this.expiry?.cancel();
+    this.expiry = undefined;
+    const reported = this.reported;
+    this.reported = undefined;
+    if (reported) this.report(reported, false);
+  }
+
+  /** The hold runs out after `holdForMs` unless extended: the announcer stops, and so does serving. */
+  private arm(holdForMs: number): void {
+    this.expiry?.cancel();
+    this.expiry = this.clock.setTimeout(() => this.unreport(), holdForMs);
+  }
 }

@@ -32,8 +32,8 @@ export class VirtualIPPriority {
 
 /** The Service to serve on the address. */
 export class VirtualIPServiceRef {
-  @Field({ description: 'Namespace of the Service', required: true, minLength: 1 })
-  namespace!: string;
+  @Field({ description: 'Namespace of the Service (default: default)', default: 'default', minLength: 1 })
+  namespace?: string;
 
   @Field({ description: 'Name of the Service', required: true, minLength: 1 })
   name!: string;
@@ -57,7 +57,7 @@ export class VirtualIPSpec {
   @Field({ type: 'object', additionalProperties: 'string', description: 'Only nodes with these labels may hold the address' })
   nodeSelector?: Record<string, string>;
 
-  @Field({ type: VirtualIPServiceRef, description: 'A Service to serve on the address (optional)' })
+  @Field({ type: VirtualIPServiceRef, description: "A Service to serve on the address: while a node holds it, that node's service proxy serves every port of the Service on the address too (optional)" })
   serviceRef?: VirtualIPServiceRef;
 
   @Field({ type: 'array', items: VirtualIPPriority, description: 'Per-node priorities (1-254, higher wins; default 100)' })
@@ -107,4 +107,14 @@ export class VirtualIP implements KubeObject {
 
   @Field()
   status?: VirtualIPStatus;
+}
+
+/**
+ * The Service a VirtualIP's `spec.serviceRef` names, as `namespace/name` (the namespace
+ * defaults to `default`), or undefined when it names none.
+ */
+export function serviceRefKey(vip: VirtualIP): string | undefined {
+  const ref = vip.spec?.serviceRef;
+  if (!ref?.name) return undefined;
+  return `${ref.namespace || 'default'}/${ref.name}`;
 }

@@ -17,10 +17,13 @@ import { silentLogger } from '../../lib/runtime/logger.js';
 import { Metrics } from '../../lib/runtime/metrics.js';
 import { FakeClock } from '../../lib/testing/fake-clock.js';
 import { TestEnv } from '../../lib/testing/env.js';
+import { memoryClient } from '../../lib/testing/index.js';
 import { systemClock, type Clock } from '../../lib/util/clock.js';
 import {
   DEFAULT_AFFINITY_TIMEOUT_SECONDS,
+  sameBinding,
   ServiceProxier,
+  ServiceProxy,
   ServiceProxyController,
   servicePortsOf,
   UserspaceProxier,
@@ -250,6 +253,15 @@ describe('service proxy: desired state from Service and Endpoints', () => {
     expect(servicePortsOf(service({}), undefined)[0]).to.not.have.property('affinityTimeoutSeconds');
   });
 
+  it('carries the extra addresses (VIPs held here) on every port, sorted and unique; they are part of the binding', () => {
+    const ports = servicePortsOf(service({ ports: [{ name: 'http', port: 80 }, { name: 'dns', port: 53, protocol: 'UDP' }] }), undefined, ['127.200.0.20', '127.200.0.10', '127.200.0.20', '127.96.0.10']);
+    expect(ports.map((p) => p.extraAddresses)).to.deep.equal([['127.200.0.10', '127.200.0.20'], ['127.200.0.10', '127.200.0.20']]);
+    const [plain] = servicePortsOf(service({}), undefined, []);
+    expect(plain).to.not.have.property('extraAddresses');
+    expect(sameBinding(plain!, { ...plain!, extraAddresses: ['127.200.0.10'] })).to.equal(false);
+    expect(sameBinding({ ...plain!, extraAddresses: ['127.200.0.10'] }, { ...plain!, extraAddresses: ['127.200.0.10'] })).to.equal(true);
+  });
+
   it('proxies nothing for headless, ExternalName and SCTP', () => {
     expect(servicePortsOf(service({ clusterIP: 'None' }), undefined)).to.deep.equal([]);
     expect(servicePortsOf(service({ type: 'ExternalName', externalName: 'example.com', clusterIP: '' }), undefined)).to.deep.equal([]);
@@ -400,6 +412,35 @@ describe('service proxy: the userspace proxier', function () {
     expect(proxy.servicePorts()).to.deep.equal([]);
   });
 
+  it('serves extra addresses (VIPs) at the Service port in place: the cluster IP socket and its connections are untouched', async () => {
+    const a = await tcpBackend(randomAddress(), 'a');
+    const b = await tcpBackend(randomAddress(), 'b');
+    const proxy = proxier();
+    const ip = randomAddress();
+    const vip = randomAddress();
+    await proxy.syncService('default/svc', [portState(ip, 8080, [a.endpoint, b.endpoint])]);
+    const forwarder = proxy.forwarder('default/svc:http')!;
+    const open = await openConnection(ip, 8080);
+    const first = (await open.ask('hi')).split(':')[0];
+    expect(await outcome(vip, 8080)).to.equal('ECONNREFUSED');
+
+    await proxy.syncService('default/svc', [portState(ip, 8080, [a.endpoint, b.endpoint], { extraAddresses: [vip] })]);
+    expect(proxy.forwarder('default/svc:http')).to.equal(forwarder);
+    expect(forwarder.addresses).to.deep.equal([{ address: `${ip}:8080`, bound: true }, { address: `${vip}:8080`, bound: true }]);
+    // Same endpoints, same round-robin as the cluster IP.
+    expect(new Set(await Promise.all([0, 1, 2, 3].map(() => whoAnswers(vip, 8080))))).to.deep.equal(new Set(['a', 'b']));
+    const overVip = await openConnection(vip, 8080);
+    expect(await overVip.ask('x')).to.match(/^[ab]:x$/);
+
+    await proxy.syncService('default/svc', [portState(ip, 8080, [a.endpoint, b.endpoint])]);
+    expect(await outcome(vip, 8080)).to.equal('ECONNREFUSED');
+    expect(forwarder.addresses).to.deep.equal([{ address: `${ip}:8080`, bound: true }]);
+    // Connections accepted before go on, on either address.
+    expect(await open.ask('again')).to.equal(`${first}:again`);
+    expect(await overVip.ask('y')).to.match(/^[ab]:y$/);
+    expect(await whoAnswers(ip, 8080)).to.be.oneOf(['a', 'b']);
+  });
+
   it('serves a node port on every node address', async () => {
     const a = await tcpBackend(randomAddress(), 'a');
     const nodes = [randomAddress(), randomAddress()];
@@ -526,6 +567,44 @@ describe('service proxy: the controller under a manager', function () {
 
     await env.client.delete(Service, 'web', { namespace: NS });
     await waitFor(async () => (await outcome(ip, 8080)) === 'ECONNREFUSED', { timeoutMs: 5000, what: 'the deleted Service to stop listening' });
+  });
+
+  it('ServiceProxy.serveServiceOn: a Service answers on an extra address (a held VIP) until told to stop', async () => {
+    const client = await memoryClient();
+    const proxy = new ServiceProxy({ client, logger: silentLogger() });
+    cleanups.push(async () => {
+      await proxy.stop();
+      await client.close();
+    });
+    const a = await tcpBackend(randomAddress(), 'a');
+    const b = await tcpBackend(randomAddress(), 'b');
+    const ip = clusterIP();
+    const vip = randomAddress();
+    // Before start: carried by the Service's first sync.
+    proxy.serveServiceOn('default/web', vip, true);
+    await proxy.start();
+    await client.create<Service>({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: NS }, spec: { clusterIP: ip, ports: [{ name: 'http', port: 8080 }] } });
+    await client.create(endpointsOf('web', [a.endpoint, b.endpoint]));
+    await waitFor(async () => (await outcome(vip, 8080)).endsWith(':end'), { timeoutMs: 5000, what: 'the Service to answer on the VIP' });
+    expect(proxy.servedOn('default/web')).to.deep.equal([vip]);
+    const answers = new Set<string>();
+    for (let i = 0; i < 4; i++) answers.add(await whoAnswers(vip, 8080));
+    expect(answers).to.deep.equal(new Set(['a', 'b']));
+
+    let started = performance.now();
+    proxy.serveServiceOn('default/web', vip, false);
+    await waitFor(async () => (await outcome(vip, 8080)) === 'ECONNREFUSED', { timeoutMs: 2000, intervalMs: 5, what: 'the VIP listener to close' });
+    console.log(`      (serveServiceOn off → refused on the VIP: ${(performance.now() - started).toFixed(1)} ms)`);
+    expect(proxy.servedOn('default/web')).to.deep.equal([]);
+    expect(await whoAnswers(ip, 8080)).to.be.oneOf(['a', 'b']);
+
+    // Again, once running: on within milliseconds too; a Service deleted stops it everywhere.
+    started = performance.now();
+    proxy.serveServiceOn('default/web', vip, true);
+    await waitFor(async () => (await outcome(vip, 8080)).endsWith(':end'), { timeoutMs: 2000, intervalMs: 5, what: 'the VIP to answer again' });
+    console.log(`      (serveServiceOn on → answering on the VIP: ${(performance.now() - started).toFixed(1)} ms)`);
+    await client.delete(Service, 'web', { namespace: NS });
+    await waitFor(async () => (await outcome(vip, 8080)) === 'ECONNREFUSED', { timeoutMs: 5000, what: 'the deleted Service to stop listening on the VIP' });
   });
 
   it('re-binds when the Service port changes, and rejects while the Endpoints are empty', async () => {

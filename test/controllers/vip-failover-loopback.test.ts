@@ -9,7 +9,7 @@ import { Node } from '../../lib/api/kinds.js';
 import type { Client } from '../../lib/client/client.js';
 import { createLogger } from '../../lib/runtime/logger.js';
 import { installCrds, memoryClient } from '../../lib/testing/index.js';
-import { HEARTBEAT_ANNOTATION, LoopbackAnnouncer, VipParticipant, VirtualIP } from '../../controllers/vip-failover/index.js';
+import { HEARTBEAT_ANNOTATION, LoopbackAnnouncer, serviceRefKey, VipParticipant, VirtualIP } from '../../controllers/vip-failover/index.js';
 import { waitFor } from '../harness/wait.js';
 
 const logger = createLogger({ level: 'silent' });
@@ -106,8 +106,24 @@ describe('VIP failover: participants on loopback', () => {
   let port: number;
   const participants = new Map<string, VipParticipant>();
 
+  /** What each participant's onHolding was told: `node vip→service on|off`. */
+  let holdings: string[] = [];
+
   async function startParticipant(name: string): Promise<VipParticipant> {
-    const p = new VipParticipant({ client, nodeName: name, heartbeatAddress: '127.0.0.1', loopbackPort: port, logger });
+    const p = new VipParticipant({
+      client,
+      nodeName: name,
+      heartbeatAddress: '127.0.0.1',
+      loopbackPort: port,
+      logger,
+      onHolding: (vip, holding) => {
+        // Never two at once: a holder's stop is reported before the next holder's start.
+        if (!holding) expect(whoHoldsNow.get(vip.spec.address)).to.equal(name);
+        if (holding) whoHoldsNow.set(vip.spec.address, name);
+        else whoHoldsNow.delete(vip.spec.address);
+        holdings.push(`${name} ${vip.spec.address}→${serviceRefKey(vip) ?? '-'} ${holding ? 'on' : 'off'}`);
+      },
+    });
     participants.set(name, p);
     await p.start();
     return p;
@@ -121,10 +137,15 @@ describe('VIP failover: participants on loopback', () => {
     await client.create<VirtualIP>({ apiVersion: 'keelson.dev/v1alpha1', kind: 'VirtualIP', metadata: { name }, spec: { address, announcer: 'loopback', ...spec } });
   }
 
+  /** Who onHolding says serves each address (never two: asserted as it is told). */
+  const whoHoldsNow = new Map<string, string>();
+
   beforeEach(async () => {
     client = await memoryClient();
     await installCrds(client, [VirtualIP]);
     port = await freePort();
+    holdings = [];
+    whoHoldsNow.clear();
   });
 
   afterEach(async () => {
@@ -193,5 +214,52 @@ describe('VIP failover: participants on loopback', () => {
     expect(await waitFor(() => whoAnswers('127.77.1.4', port), { timeoutMs: 5000, what: 'node-a holds' })).to.equal('node-a');
     await startParticipant('node-b');
     await waitFor(async () => (await whoAnswers('127.77.1.4', port, 100)) === 'node-b', { timeoutMs: 5000, what: 'node-b preempts' });
+  });
+
+  it('onHolding follows the holding (serviceRef to serve): on when up, off then on for a serviceRef change, off before the next holder\'s on, off on delete', async () => {
+    for (const n of ['node-a', 'node-b']) await createNode(n);
+    for (const n of ['node-a', 'node-b']) await startParticipant(n);
+    await createVip('web', '127.77.1.5', { serviceRef: { name: 'hello' } });
+    const first = await waitFor(() => whoAnswers('127.77.1.5', port), { timeoutMs: 5000, what: 'a holder' });
+    await waitFor(() => holdings.length === 1, { timeoutMs: 2000, what: 'onHolding on' });
+    // The namespace defaults to "default".
+    expect(holdings).to.deep.equal([`${first} 127.77.1.5→default/hello on`]);
+
+    const vip = await client.get(VirtualIP, 'web');
+    await client.update<VirtualIP>({ ...vip, spec: { ...vip.spec, serviceRef: { namespace: 'shop', name: 'api' } } });
+    await waitFor(() => holdings.length === 3, { timeoutMs: 2000, what: 'the serviceRef change' });
+    expect(holdings.slice(1)).to.deep.equal([`${first} 127.77.1.5→default/hello off`, `${first} 127.77.1.5→shop/api on`]);
+    expect(await whoAnswers('127.77.1.5', port)).to.equal(first); // the address itself stayed
+
+    await participants.get(first)!.stop();
+    participants.delete(first);
+    const second = first === 'node-a' ? 'node-b' : 'node-a';
+    await waitFor(() => holdings.length === 5, { timeoutMs: 5000, what: 'the handover' });
+    expect(holdings.slice(3)).to.deep.equal([`${first} 127.77.1.5→shop/api off`, `${second} 127.77.1.5→shop/api on`]);
+
+    await client.delete(VirtualIP, 'web');
+    await waitFor(() => holdings.length === 6, { timeoutMs: 5000, what: 'the delete' });
+    expect(holdings[5]).to.equal(`${second} 127.77.1.5→shop/api off`);
+    expect(await whoAnswers('127.77.1.5', port)).to.equal(undefined);
+  });
+
+  it('onHolding reports off when the holder fences itself (the hold ran out without renewal)', async () => {
+    await createNode('node-a');
+    const p = await startParticipant('node-a');
+    await createVip('web', '127.77.1.6', { serviceRef: { namespace: 'default', name: 'hello' } });
+    await waitFor(() => holdings.length === 1, { timeoutMs: 5000, what: 'onHolding on' });
+    // The store stops answering the renewals: the holder must fence itself, and say so first.
+    const election = p.elections.get('web')!;
+    const original = client.update.bind(client);
+    client.update = (async () => {
+      throw new Error('store unreachable');
+    }) as typeof client.update;
+    try {
+      await waitFor(() => holdings.length === 2, { timeoutMs: 5000, what: 'onHolding off after fencing' });
+      expect(holdings[1]).to.equal('node-a 127.77.1.6→default/hello off');
+      expect(election.serving).to.equal(false);
+    } finally {
+      client.update = original;
+    }
   });
 });

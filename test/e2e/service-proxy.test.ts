@@ -205,4 +205,34 @@ describe('the service proxy under keelson up --nodes 3', function () {
     await waitFor(() => listeners(ip, 80) === 1, { timeoutMs: 10_000, what: "the killed node's listener to go" });
     for (let i = 0; i < 20; i++) expect(await get(url)).to.match(/^hello from /);
   });
+
+  it("serves the Service on a VirtualIP held by a keelson node process, through that node's own proxy (spec.serviceRef)", async () => {
+    const vip = '127.200.0.21';
+    const vipUrl = `http://${vip}:80/`;
+    const refused = async () => get(vipUrl, 2000).then(() => false, (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED');
+    expect(await refused()).to.equal(true);
+    await cluster.startNode('node-5');
+    try {
+      // Only node-5 may hold it: its own proxy serves hello there (keelson up's host proxy does not).
+      await cluster.ok(['apply', '-f', '-'], `apiVersion: keelson.dev/v1alpha1
+kind: VirtualIP
+metadata: {name: hello-on-node-5}
+spec:
+  address: ${vip}
+  announcer: loopback
+  nodeSelector: {kubernetes.io/hostname: node-5}
+  serviceRef: {name: hello, namespace: ${NS}}
+`);
+      expect(podOf(await waitFor(() => get(vipUrl, 2000).catch(() => undefined), { timeoutMs: 20_000, intervalMs: 100, what: 'hello to answer on the VIP' }))).to.match(/^hello-/);
+      expect(listeners(vip, 80)).to.equal(1);
+      await cluster.ok(['delete', 'virtualip', 'hello-on-node-5']);
+      await waitFor(refused, { timeoutMs: 10_000, intervalMs: 20, what: 'the VIP to stop serving hello' });
+      expect(listeners(vip, 80)).to.equal(0);
+    } finally {
+      await cluster.kubectl(['delete', 'virtualip', 'hello-on-node-5', '--ignore-not-found']);
+      const node = cluster.nodeProcess('node-5');
+      node?.kill('SIGTERM');
+      if (node && node.exitCode === null) await new Promise((resolve) => node.once('exit', resolve));
+    }
+  });
 });

@@ -15,8 +15,13 @@
  * the holder its own way; the runner reports the unreachable gap — from the client's last
  * answer before the outage to its first answer after it — and the samples in which two hosts
  * held the address at once.
+ *
+ * For the comparison in `bench/vip`: {@link KeepalivedVrrp} runs keepalived (VRRP) on the lab's
+ * hosts instead of keelson agents, and {@link restoreLink} / {@link dropAddress} reset a host
+ * between runs.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import { waitFor } from './wait.js';
 
 /** The prefix of every namespace a lab creates. */
@@ -370,6 +375,8 @@ export interface FailoverOptions {
   timeoutMs?: number;
   /** Samples to keep taking after the successor answered (default 20, one second at 50 ms). */
   settleSamples?: number;
+  /** How long to wait for a holder that answers five probes in a row (default 45 s). */
+  steadyTimeoutMs?: number;
 }
 
 /**
@@ -388,7 +395,8 @@ export async function runFailover(lab: VipLab, options: FailoverOptions): Promis
         const who = last[0]?.who;
         return last.length === 5 && who && last.every((p) => p.who === who) && sampler.current.length === 1 && sampler.current[0] === who ? who : undefined;
       },
-      { timeoutMs: 20_000, what: `a steady holder of ${address}` },
+      // Generous: on a loaded machine (2 cores) slow renewals make early holders fence themselves.
+      { timeoutMs: options.steadyTimeoutMs ?? 45_000, what: `a steady holder of ${address}` },
     );
     const killAt = Date.now();
     await options.kill(lab.host(victimName));
@@ -420,4 +428,143 @@ export async function runFailover(lab: VipLab, options: FailoverOptions): Promis
 /** One line for a report: `host death: h1 → h2, gap 270 ms, 0 dual-holder samples of 84`. */
 export function formatFailover(r: FailoverResult): string {
   return `${r.scenario}: ${r.victim} → ${r.successor}, gap ${r.gapMs} ms, ${r.dualHolderSamples} dual-holder samples of ${r.samples} (${r.failedProbes}/${r.probes} probes failed)`;
+}
+
+/** Host death undone: brings `host`'s link up again (both ends), as {@link VipLab.cutLink} took it down. */
+export async function restoreLink(lab: VipLab, host: LabHost): Promise<void> {
+  await Promise.all([ip(['-n', host.ns, 'link', 'set', 'eth0', 'up']), ip(['-n', lab.bridgeNs, 'link', 'set', host.bridgePort, 'up'])]);
+}
+
+/** Removes `address` (a /24 of the lab) from `host`'s `eth0` if it is there; never rejects. */
+export async function dropAddress(host: LabHost, address = LAB_VIP): Promise<void> {
+  await ip(['-n', host.ns, 'addr', 'del', `${address}/24`, 'dev', 'eth0']).catch(() => undefined);
+}
+
+/** The pids of the processes in namespace `ns` whose command name (`/proc/PID/comm`) is `comm`. */
+export async function pidsNamed(ns: string, comm: string): Promise<number[]> {
+  const pids = (await ip(['netns', 'pids', ns]).catch(() => '')).split(/\s+/).filter(Boolean).map(Number);
+  const named = await Promise.all(pids.map(async (pid) => ((await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim() === comm ? pid : undefined)));
+  return named.filter((pid): pid is number => pid !== undefined);
+}
+
+/** Options of {@link KeepalivedVrrp}. */
+export interface KeepalivedOptions {
+  /** VRRP version: 3 allows sub-second adverts (centiseconds), 2 whole seconds only. */
+  version: 2 | 3;
+  /** `advert_int`, in seconds (e.g. 0.1 with VRRPv3, 1 with VRRPv2). */
+  advertIntSec: number;
+  /** A directory for the configurations and pid files (the caller creates and removes it). */
+  dir: string;
+  /** The VIP (default {@link LAB_VIP}). */
+  address?: string;
+  /** `virtual_router_id` (default 51). */
+  virtualRouterId?: number;
+}
+
+/**
+ * keepalived as the VIP failover subject to compare keelson with: one `keepalived --vrrp` per
+ * host namespace (started through {@link VipLab.exec}, in the foreground), one VRRP instance
+ * with the VIP on `eth0`, all hosts `state BACKUP` with priorities h1 > h2 > … (so `h1` is
+ * master once elected), peers by unicast to each other's bridge addresses. {@link kill} is the
+ * crash: SIGKILL of every keepalived process of a host (the parent and its VRRP child at once,
+ * so neither gets to release the address). The Debian package `keepalived` must be installed.
+ */
+export class KeepalivedVrrp {
+  private readonly address: string;
+  private starts = 0;
+
+  constructor(
+    private readonly lab: VipLab,
+    private readonly options: KeepalivedOptions,
+  ) {
+    this.address = options.address ?? LAB_VIP;
+  }
+
+  /** The keepalived configuration of `host`. */
+  configFor(host: LabHost): string {
+    const index = this.lab.hosts.indexOf(host);
+    const peers = this.lab.hosts.filter((h) => h !== host).map((h) => `    ${h.address}`);
+    return [
+      'global_defs {',
+      `  router_id ${host.name}`,
+      `  vrrp_version ${this.options.version}`,
+      '}',
+      'vrrp_instance VI_BENCH {',
+      '  state BACKUP',
+      '  interface eth0',
+      `  virtual_router_id ${this.options.virtualRouterId ?? 51}`,
+      `  priority ${200 - 10 * index}`,
+      `  advert_int ${this.options.advertIntSec}`,
+      `  unicast_src_ip ${host.address}`,
+      '  unicast_peer {',
+      ...peers,
+      '  }',
+      '  virtual_ipaddress {',
+      `    ${this.address}/24 dev eth0`,
+      '  }',
+      '}',
+      '',
+    ].join('\n');
+  }
+
+  /** Starts keepalived on `hosts` (default: every host); resolves once each one runs its VRRP process. */
+  async start(hosts: readonly LabHost[] = this.lab.hosts): Promise<void> {
+    for (const host of hosts) {
+      // Fresh pid files per start: a SIGKILLed VRRP child may linger as a zombie until init
+      // reaps it, and keepalived refuses to start while a pid file names a process that exists.
+      const base = `${this.options.dir}/${this.lab.id}-${host.name}-${++this.starts}`;
+      await writeFile(`${base}.conf`, this.configFor(host));
+      const run = this.lab.exec(host.ns, 'keepalived', [
+        '--vrrp', '--dont-fork', '--log-console', '--log-detail', '--no-syslog', '--dont-respawn',
+        '-f', `${base}.conf`, '-p', `${base}.pid`, '-r', `${base}-vrrp.pid`,
+      ]);
+      await waitFor(async () => (run.child.exitCode !== null ? 'exited' : (await pidsNamed(host.ns, 'keepalived')).length >= 2 ? 'running' : undefined), {
+        timeoutMs: 10_000,
+        what: `keepalived on ${host.name}`,
+      }).then((state) => {
+        if (state === 'exited') throw new Error(`keepalived on ${host.name} exited (${run.child.exitCode}): ${run.output()}`);
+      }, (err: Error) => {
+        throw new Error(`${err.message}: ${run.output()}`);
+      });
+    }
+  }
+
+  /** The crash: SIGKILLs every keepalived process of `host` at once; resolves once they are gone. */
+  async kill(host: LabHost): Promise<void> {
+    const pids = await pidsNamed(host.ns, 'keepalived');
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+    await waitFor(async () => (await pidsNamed(host.ns, 'keepalived')).length === 0, { timeoutMs: 5000, what: `keepalived on ${host.name} to die` });
+  }
+
+  /** Back to a clean slate between runs: keepalived killed everywhere, links up, the VIP on no host. */
+  async reset(): Promise<void> {
+    for (const host of this.lab.hosts) {
+      await this.kill(host);
+      await restoreLink(this.lab, host);
+      await dropAddress(host, this.address);
+    }
+  }
+}
+
+/**
+ * Runs `command args…` inside namespace `ns` (through `ip netns exec`) to completion, with
+ * `input` on its stdin; resolves with its stdout, rejects with its stderr (and exit code).
+ */
+export function execIn(ns: string, command: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('ip', ['netns', 'exec', ns, command, ...args], { timeout: options.timeoutMs ?? 10_000, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`ip netns exec ${ns} ${command} ${args.join(' ')}: ${(stderr || err.message).trim()}`));
+      else resolve(stdout);
+    });
+    // The command may exit without reading its stdin: a late write must not fail the caller.
+    child.stdin?.on('error', () => undefined);
+    if (options.input) child.stdin?.end(options.input);
+    else child.stdin?.end();
+  });
 }
