@@ -71,6 +71,8 @@ describe('pods/log', function () {
     ]);
     for (const name of ['printer', 'ticker', 'twins']) await waitForPod(store, name, running, `${name} running`);
     await waitForPod(store, 'crasher', (p) => running(p) && (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1, 'crasher restarted once');
+    // Running comes before the program's first line: wait for the second run to have printed it.
+    await waitFor(async () => (await log('crasher')).text === 'run 2\n', { timeoutMs: 10_000, what: "the crasher's second run to print" });
   });
 
   after(async () => {
