@@ -56,6 +56,10 @@ describe('keelson CLI', function () {
       expect(stdout.trim()).to.equal(join(out, 'websites.example.com.yaml'));
       expect(readdirSync(out)).to.deep.equal(['websites.example.com.yaml']);
       expect(readFileSync(join(out, 'websites.example.com.yaml'), 'utf8')).to.equal(readFileSync(join(root, 'crds/websites.example.com.yaml'), 'utf8'));
+      // The built-in VirtualIP's CRD in crds/ is the one its class generates.
+      const vip = await keelson(['crds', '--module', join(dist, 'controllers/vip-failover/index.js'), '--out', out]);
+      expect(vip.code, vip.stderr).to.equal(0);
+      expect(readFileSync(join(out, 'virtualips.keelson.dev.yaml'), 'utf8')).to.equal(readFileSync(join(root, 'crds/virtualips.keelson.dev.yaml'), 'utf8'));
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
