@@ -6,12 +6,14 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ConfigMap, Secret, Service, type Pod } from '../../lib/index.js';
 import { FakeClock, memoryClient } from '../../lib/testing/index.js';
 import { ClientEnvResolver, computePhase, CrashLoopBackOff, expandVariables, formatGoDuration } from '../../controllers/node-agent/runtime/index.js';
+import { runAction } from '../../controllers/node-agent/runtime/handlers.js';
+import { systemClock } from '../../lib/index.js';
 import type { ContainerStatusView, PodRuntimeStatus } from '../../controllers/node-agent/runtime/types.js';
 import { waitFor } from '../harness/wait.js';
 import { collect, fixture, freePort, httpGet, isAlive, makePod, nextPodIP, Sandbox, waitForStatus } from '../fixtures/pod-runtime-kit.js';
@@ -472,6 +474,27 @@ describe('Pod runtime rules', () => {
     expect(backoff.isInBackOffSince('c', now, now)).to.equal(false);
     backoff.next('c', now, now);
     expect(backoff.get('c')).to.equal(10_000);
+  });
+
+  it("words failed probes as kubelet does (Go's dial and client errors)", async () => {
+    const port = await freePort('127.0.0.1');
+    const target = { podIP: '127.0.0.1', ports: [], exec: () => Promise.reject(new Error('no exec')) };
+    const tcp = await runAction({ tcpSocket: { port } }, target, 1000, systemClock);
+    expect(tcp).to.deep.equal({ success: false, output: `dial tcp 127.0.0.1:${port}: connect: connection refused` });
+    const http = await runAction({ httpGet: { port, path: '/healthz' } }, target, 1000, systemClock);
+    expect(http).to.deep.equal({ success: false, output: `Get "http://127.0.0.1:${port}/healthz": dial tcp 127.0.0.1:${port}: connect: connection refused` });
+    // A server that accepts and never answers: the probe's timeout, as Go's http.Client says it.
+    const held: Socket[] = [];
+    const silent = createServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const silentPort = (silent.address() as { port: number }).port;
+      const slow = await runAction({ httpGet: { port: silentPort } }, target, 200, systemClock);
+      expect(slow).to.deep.equal({ success: false, output: `Get "http://127.0.0.1:${silentPort}/": context deadline exceeded (Client.Timeout exceeded while awaiting headers)` });
+    } finally {
+      for (const socket of held) socket.destroy();
+      silent.close();
+    }
   });
 
   it('formats durations as Go does', () => {

@@ -72,6 +72,25 @@ async function withTimeout(clock: Clock, timeoutMs: number, work: (signal: Abort
   }
 }
 
+/** A failed dial as Go's net package words it (what kubelet's probe messages carry). */
+export function dialError(host: string, port: number, err: unknown): string {
+  const target = `dial tcp ${host.includes(':') ? `[${host}]` : host}:${port}`;
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'ECONNREFUSED':
+      return `${target}: connect: connection refused`;
+    case 'EHOSTUNREACH':
+      return `${target}: connect: no route to host`;
+    case 'ENETUNREACH':
+      return `${target}: connect: network is unreachable`;
+    case 'EADDRNOTAVAIL':
+      return `${target}: connect: cannot assign requested address`;
+    case 'ETIMEDOUT':
+      return `${target}: i/o timeout`;
+    default:
+      return `${target}: ${err instanceof Error ? err.message : String(err)}`;
+  }
+}
+
 function runHttpGet(action: HTTPGetAction, target: ActionTarget, signal: AbortSignal): Promise<ActionResult> {
   const port = resolvePort(action.port, target.ports);
   const host = action.host || target.podIP;
@@ -88,7 +107,8 @@ function runHttpGet(action: HTTPGetAction, target: ActionTarget, signal: AbortSi
       resolve(result);
     };
     const url = `${scheme.toLowerCase()}://${host}:${port}${path}`;
-    const onAbort = () => finish({ success: false, output: `Get "${url}": ${(signal.reason as Error | undefined)?.message ?? 'timeout'}` });
+    // Go's http.Client words a probe that took longer than its timeout this way.
+    const onAbort = () => finish({ success: false, output: `Get "${url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)` });
     signal.addEventListener('abort', onAbort, { once: true });
     // No keep-alive (agent: false), as kubelet's prober: a probe must not hold the server's connections.
     const options = { host, port, path, method: 'GET', headers, signal, agent: false, ...(scheme === 'HTTPS' ? { rejectUnauthorized: false } : {}) };
@@ -105,7 +125,11 @@ function runHttpGet(action: HTTPGetAction, target: ActionTarget, signal: AbortSi
         finish({ success, output: success ? body : `HTTP probe failed with statuscode: ${code}` });
       });
     });
-    req.on('error', (err) => finish({ success: false, output: `Get "${url}": ${err.message}` }));
+    req.on('error', (err) => {
+      // Not connected yet: a failed dial, worded as Go's; after that, what went wrong.
+      const output = req.socket?.remoteAddress === undefined || (err as NodeJS.ErrnoException).syscall === 'connect' ? dialError(host, port, err) : err.message;
+      finish({ success: false, output: `Get "${url}": ${output}` });
+    });
     req.end();
   });
 }
@@ -123,6 +147,6 @@ function runTcp(action: TCPSocketAction, target: ActionTarget, signal: AbortSign
     const onAbort = () => done({ success: false, output: `dial tcp ${host}:${port}: i/o timeout` });
     signal.addEventListener('abort', onAbort, { once: true });
     socket.once('connect', () => done({ success: true, output: '' }));
-    socket.once('error', (err) => done({ success: false, output: `dial tcp ${host}:${port}: ${err.message}` }));
+    socket.once('error', (err) => done({ success: false, output: dialError(host, port, err) }));
   });
 }
