@@ -7,8 +7,7 @@
  * impossible it throws one clear message, so the benchmark reports the measurement as failed.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { findExecutable } from '../controllers/vip-failover/index.js';
 
 /** A program a benchmark runs, and the Debian package that ships it. */
 export interface DebianTool {
@@ -18,21 +17,8 @@ export interface DebianTool {
   pkg: string;
 }
 
-/** The first executable `name` on PATH (plus the sbin folders a non-root PATH may lack), or undefined. */
-export function onPath(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin', '/usr/bin'];
-  for (const dir of dirs) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // Not here.
-    }
-  }
-  return undefined;
-}
+/** The first executable `name` on PATH (plus the sbin and bin folders a PATH may lack), or undefined. */
+export const onPath: (name: string) => string | undefined = findExecutable;
 
 /** Runs apt-get with `args` (through `sudo -n` unless root), its output on stderr; true on success. */
 function aptGet(args: readonly string[], log: (line: string) => void): boolean {
