@@ -90,6 +90,9 @@ export { milliValue, parseQuantity, quantityValue } from './api/quantity.js';
 export { LabelSelectorMatcher, parseLabelSelector, selectorFromObject, selectorFromSet } from './api/labels.js';
 export { FieldSelector, parseFieldSelector } from './api/fields.js';
 
+// Taints and tolerations.
+export { toleratesTaint } from './api/tolerations.js';
+
 // Storage, for those who build on the KV contract directly.
 export { KVError, type KV, type KVEvent, type KVWatchMessage, type KeyValue } from './storage/kv.js';
 export { MemoryKV } from './storage/memory.js';

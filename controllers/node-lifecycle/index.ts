@@ -31,7 +31,7 @@ export { DISRUPTION_TARGET_CONDITION, evictionTime, TaintEvictionController } fr
 export { CONDITIONS_SET_UNKNOWN, conditionOf, markConditionsUnknown, NodeHealthMap, parseTime, type NodeHealth } from './node-health.js';
 export { computeZoneState, zoneKeyOf, ZoneNoExecuteTainter, type DisruptionTransition, type NodeReadiness, type ZoneState } from './zones.js';
 export { FAILED_ACTION_RETRY_MS, RateLimitedTimedQueue, TokenBucket, type TimedAction, type TimedValue } from './rate-limited-queue.js';
-export { conditionTaints, hasTaint, isConditionTaint, noExecuteTaints, sameTaint, swapNodeTaints, toleratesTaint } from './taints.js';
+export { conditionTaints, hasTaint, isConditionTaint, noExecuteTaints, sameTaint, swapNodeTaints } from './taints.js';
 export { markPodsNotReady } from './pods.js';
 export {
   LABEL_EXCLUDE_DISRUPTION,

@@ -28,6 +28,7 @@ import {
   Logger,
   Node,
   Pod,
+  toleratesTaint,
   Watches,
   type Predicate,
   type ReconcileRequest,
@@ -37,7 +38,7 @@ import {
   type Toleration,
 } from '../../lib/index.js';
 import { parseTime } from './node-health.js';
-import { noExecuteTaints, toleratesTaint } from './taints.js';
+import { noExecuteTaints } from './taints.js';
 
 /** The pod condition an eviction sets before deleting (kube's, since 1.26). */
 export const DISRUPTION_TARGET_CONDITION = {

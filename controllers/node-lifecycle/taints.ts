@@ -1,10 +1,9 @@
 /**
- * Taints and tolerations: which taints a node's conditions call for, whether a toleration
- * tolerates a taint (kube's ToleratesTaint), and the one way this controller writes a node's
- * taints — a compare-and-swap update that adds and removes in one write, retried on conflicts
- * with the node read afresh (kube's SwapNodeControllerTaint).
+ * Node taints: which taints a node's conditions call for, and the one way this controller writes
+ * a node's taints — a compare-and-swap update that adds and removes in one write, retried on
+ * conflicts with the node read afresh (kube's SwapNodeControllerTaint).
  */
-import { formatTimestamp, isConflict, isNotFound, Node, type ApiReader, type Client, type Taint, type Toleration } from '../../lib/index.js';
+import { formatTimestamp, isConflict, isNotFound, Node, type ApiReader, type Client, type Taint } from '../../lib/index.js';
 import {
   TAINT_NODE_DISK_PRESSURE,
   TAINT_NODE_MEMORY_PRESSURE,
@@ -63,21 +62,6 @@ export function conditionTaints(node: Node): Taint[] {
 /** True for a NoSchedule taint this controller derives from conditions (and so may remove). */
 export function isConditionTaint(taint: Taint): boolean {
   return taint.effect === 'NoSchedule' && CONDITION_TAINT_KEYS.has(taint.key);
-}
-
-/** kube's ToleratesTaint: the toleration's effect, key and operator/value all admit the taint. */
-export function toleratesTaint(toleration: Toleration, taint: Taint): boolean {
-  if (toleration.effect && toleration.effect !== taint.effect) return false;
-  if (toleration.key && toleration.key !== taint.key) return false;
-  switch (toleration.operator ?? '') {
-    case '':
-    case 'Equal':
-      return (toleration.value ?? '') === (taint.value ?? '');
-    case 'Exists':
-      return true;
-    default:
-      return false;
-  }
 }
 
 /**

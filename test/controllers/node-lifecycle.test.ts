@@ -7,6 +7,7 @@
 import { expect } from 'chai';
 import { Event, Lease, Node, Pod } from '../../lib/api/kinds.js';
 import { formatMicroTime, formatTimestamp } from '../../lib/api/meta.js';
+import { toleratesTaint } from '../../lib/api/tolerations.js';
 import type { Taint, Toleration } from '../../lib/api/types/core.js';
 import { FakeClock, ReconcileHarness, TestEnv } from '../../lib/testing/index.js';
 import {
@@ -16,7 +17,6 @@ import {
   NodeLifecycleController,
   RateLimitedTimedQueue,
   TaintEvictionController,
-  toleratesTaint,
   zoneKeyOf,
   type NodeLifecycleOptions,
 } from '../../controllers/node-lifecycle/index.js';

@@ -1,28 +1,10 @@
 /**
- * Taints and tolerations as kube's scheduling helpers compare them (k8s.io/api core/v1
- * Toleration.ToleratesTaint and component-helpers FindMatchingUntoleratedTaint). Scheduling
- * ignores `tolerationSeconds`: it only bounds how long a pod stays after a NoExecute taint.
+ * Taints and tolerations as kube's scheduling helpers compare them (component-helpers
+ * FindMatchingUntoleratedTaint), each pair by keelson's `toleratesTaint` (core/v1's
+ * ToleratesTaint). Scheduling ignores `tolerationSeconds`: it only bounds how long a pod stays
+ * after a NoExecute taint.
  */
-import type { Taint, Toleration } from '../../../lib/index.js';
-
-/**
- * True if `toleration` tolerates `taint`: an empty effect matches every effect, an empty key
- * (only valid with `Exists`) every key; `Exists` ignores the value, `Equal` (the default)
- * compares it.
- */
-export function toleratesTaint(toleration: Toleration, taint: Taint): boolean {
-  if (toleration.effect && toleration.effect !== taint.effect) return false;
-  if (toleration.key && toleration.key !== taint.key) return false;
-  switch (toleration.operator ?? '') {
-    case '':
-    case 'Equal':
-      return (toleration.value ?? '') === (taint.value ?? '');
-    case 'Exists':
-      return true;
-    default:
-      return false;
-  }
-}
+import { toleratesTaint, type Taint, type Toleration } from '../../../lib/index.js';
 
 /** True if any of `tolerations` tolerates `taint`. */
 export function tolerationsTolerateTaint(tolerations: readonly Toleration[] | undefined, taint: Taint): boolean {
