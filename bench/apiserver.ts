@@ -25,7 +25,6 @@
  * Node flags for the memory children (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) can be passed
  * in `KEELSON_BENCH_CHILD_FLAGS`.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,7 +38,7 @@ import { createRegistry, openStore, type SystemRegistry } from '../lib/client/co
 import { KubeClient } from '../lib/client/kube-client.js';
 import { StoreClient } from '../lib/client/store-client.js';
 import type { KV } from '../lib/storage/kv.js';
-import { cpuMicros, goalMark, now, percentiles, runConcurrent, type Benchmark, type Cleanup, type FieldValue, type Percentiles, type Reporter } from './harness.js';
+import { childExecArgv, cpuMicros, forkChild, goalMark, now, percentiles, rejectAfter, runConcurrent, type Benchmark, type Cleanup, type FieldValue, type Percentiles, type Reporter } from './harness.js';
 
 /** Pods seeded for the list and watch parts. */
 const PODS = 10_000;
@@ -395,7 +394,7 @@ class FanoutTracker {
     await Promise.race([
       new Promise<void>((resolve) => (this.wakeReady = resolve)),
       this.failed,
-      timeout(timeoutMs, () => `${this.ready.size} of ${this.watchers} watchers saw the sentinel within ${timeoutMs} ms`),
+      rejectAfter(timeoutMs, () => `${this.ready.size} of ${this.watchers} watchers saw the sentinel within ${timeoutMs} ms`),
     ]);
   }
 
@@ -405,14 +404,9 @@ class FanoutTracker {
     await Promise.race([
       new Promise<void>((resolve) => (this.wakeAll = resolve)),
       this.failed,
-      timeout(timeoutMs, () => `watchers got ${this.delivered} of ${this.watchers * this.count} events within ${timeoutMs} ms`),
+      rejectAfter(timeoutMs, () => `watchers got ${this.delivered} of ${this.watchers * this.count} events within ${timeoutMs} ms`),
     ]);
   }
-}
-
-/** Rejects after `ms` (unref'd). */
-function timeout(ms: number, message: () => string): Promise<never> {
-  return new Promise((_, reject) => setTimeout(() => reject(new Error(message())), ms).unref());
 }
 
 /** Resolves after `ms`. */
@@ -702,12 +696,6 @@ if (process.argv[2] === CHILD_FLAG && process.argv[1] && import.meta.url === pat
 // ---------------------------------------------------------------------------------------------
 // Memory: the parent.
 
-/** Node flags of the children: `--expose-gc`, plus `KEELSON_BENCH_CHILD_FLAGS`. */
-function childFlags(): string[] {
-  const extra = (process.env.KEELSON_BENCH_CHILD_FLAGS ?? '').split(/\s+/).filter(Boolean);
-  return ['--expose-gc', ...extra];
-}
-
 /** What the parent saw of a child's list, besides the child's own numbers. */
 interface MemoryMeasurement extends ChildResult {
   /** HTTP list (parent: GET, body, JSON.parse): items and MB received. */
@@ -717,20 +705,8 @@ interface MemoryMeasurement extends ChildResult {
 
 /** Runs one memory child to its result; the child is killed by `cleanup` if still running. */
 async function runMemoryChild(cleanup: Cleanup, config: ChildConfig): Promise<MemoryMeasurement> {
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), [CHILD_FLAG, JSON.stringify(config)], {
-    execArgv: childFlags(),
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  const output: string[] = [];
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const kill = cleanup.add(`kill child ${child.pid}`, async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  });
+  const forked = forkChild(cleanup, fileURLToPath(import.meta.url), [CHILD_FLAG, JSON.stringify(config)], childExecArgv(['--expose-gc']));
+  const { child, exited, kill } = forked;
   const inbox: ToParent[] = [];
   let wake: (() => void) | undefined;
   child.on('message', (m: ToParent) => {
@@ -738,7 +714,7 @@ async function runMemoryChild(cleanup: Cleanup, config: ChildConfig): Promise<Me
     wake?.();
   });
   const died = exited.then((code): never => {
-    throw new Error(`child exited (code ${code}) early: ${output.join('').slice(-2000)}`);
+    throw new Error(`child exited (code ${code}) early: ${forked.outputTail()}`);
   });
   died.catch(() => undefined);
   const receive = async (): Promise<ToParent> => {
@@ -763,11 +739,11 @@ async function runMemoryChild(cleanup: Cleanup, config: ChildConfig): Promise<Me
         }
         const done = await receive();
         if (done.type !== 'result') throw new Error(`unexpected message ${done.type}`);
-        const code = await Promise.race([exited, timeout(15_000, () => 'child did not exit after answering')]);
-        if (code !== 0) throw new Error(`child exited with code ${code}: ${output.join('').slice(-2000)}`);
+        const code = await Promise.race([exited, rejectAfter(15_000, () => 'child did not exit after answering')]);
+        if (code !== 0) throw new Error(`child exited with code ${code}: ${forked.outputTail()}`);
         return { ...done.result, ...(http ? { httpItems: http.items, httpMb: http.bytes / MB, listMs: http.ms } : {}) };
       })(),
-      timeout(CHILD_TIMEOUT_MS, () => `memory child did not finish within ${CHILD_TIMEOUT_MS} ms`),
+      rejectAfter(CHILD_TIMEOUT_MS, () => `memory child did not finish within ${CHILD_TIMEOUT_MS} ms`),
     ]);
   } finally {
     await kill();

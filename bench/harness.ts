@@ -2,8 +2,10 @@
  * Shared helpers of the benchmarks in `bench/`: a monotonic clock, percentiles, a pool of
  * concurrent writers, per-operation latency tracking, cleanup that also runs on Ctrl-C, and the
  * output format — one `key=value` line per result, always with the peer or baseline measured in
- * the same run and their ratio, and `#` lines for everything else (header, notes).
+ * the same run and their ratio, and `#` lines for everything else (header, notes) — and the
+ * measurement children some benchmarks fork (each measurement in a fresh process).
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { statfsSync } from 'node:fs';
 import { cpus, freemem, loadavg, totalmem, platform, arch, release, tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -307,5 +309,67 @@ function filesystemOf(path: string): string {
     return FILESYSTEMS[type] ?? `filesystem type 0x${type.toString(16)}`;
   } catch {
     return 'unknown filesystem';
+  }
+}
+
+/** A promise that rejects with `message()` after `ms` (its timer does not keep the process alive). */
+export function rejectAfter(ms: number, message: () => string): Promise<never> {
+  return new Promise((_, reject) => setTimeout(() => reject(new Error(message())), ms).unref());
+}
+
+/** Node flags of a measurement child: `base`, then `KEELSON_BENCH_CHILD_FLAGS` (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`). */
+export function childExecArgv(base: readonly string[] = []): string[] {
+  return [...base, ...(process.env.KEELSON_BENCH_CHILD_FLAGS ?? '').split(/\s+/).filter(Boolean)];
+}
+
+/** A measurement child forked by {@link forkChild}. */
+export interface ForkedChild {
+  readonly child: ChildProcess;
+  /** The end of what it printed (stdout and stderr), for error messages. */
+  outputTail(): string;
+  /** Resolves with its exit code once it exited. */
+  readonly exited: Promise<number | null>;
+  /** SIGKILLs it if it still runs and waits for its end (also registered with the run's cleanup). */
+  kill(): Promise<void>;
+}
+
+/** Forks `file` with `args` (an IPC channel, output collected); `cleanup` kills it if it still runs. */
+export function forkChild(cleanup: Cleanup, file: string, args: readonly string[], execArgv: readonly string[]): ForkedChild {
+  const child = fork(file, [...args], { execArgv: [...execArgv], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const output: string[] = [];
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const kill = cleanup.add(`kill child ${child.pid}`, async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  return { child, outputTail: () => output.join('').slice(-2000), exited, kill };
+}
+
+/**
+ * The result of a child that answers once with `{ ok: true, result }` (or `{ ok: false, error }`)
+ * and then exits by itself — so that a `--cpu-prof` profile gets written: waits `answerMs` for
+ * the answer and `exitMs` more for a clean exit, then kills what is left.
+ */
+export async function childResult<T>(forked: ForkedChild, answerMs: number, exitMs: number): Promise<T> {
+  const { child, exited } = forked;
+  try {
+    const message = await Promise.race([
+      new Promise<{ ok: boolean; result?: T; error?: string }>((resolve, reject) => {
+        child.once('message', (m) => resolve(m as { ok: boolean; result?: T; error?: string }));
+        child.once('error', reject);
+        void exited.then((code) => reject(new Error(`child exited (code ${code}) without a result: ${forked.outputTail()}`)));
+      }),
+      rejectAfter(answerMs, () => `child did not answer within ${answerMs} ms`),
+    ]);
+    if (!message.ok) throw new Error(`child failed: ${message.error}`);
+    const code = await Promise.race([exited, rejectAfter(exitMs, () => `child did not exit within ${exitMs} ms after answering: ${forked.outputTail()}`)]);
+    if (code !== 0) throw new Error(`child exited with code ${code}: ${forked.outputTail()}`);
+    return message.result!;
+  } finally {
+    await forked.kill();
   }
 }

@@ -25,7 +25,6 @@
  * Node flags for the children (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) can be passed in
  * `KEELSON_BENCH_CHILD_FLAGS`.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +40,7 @@ import { Manager } from '../lib/runtime/manager.js';
 import { Metrics } from '../lib/runtime/metrics.js';
 import type { ReconcileRequest, Reconciler } from '../lib/runtime/types.js';
 import { EtcdServer } from '../test/harness/etcd.js';
-import { cpuMicros, goalMark, now, percentiles, runConcurrent, type Benchmark, type Cleanup, type FieldValue, type Reporter } from './harness.js';
+import { childExecArgv, childResult, cpuMicros, forkChild, goalMark, now, percentiles, rejectAfter, runConcurrent, type Benchmark, type Cleanup, type FieldValue, type Reporter } from './harness.js';
 
 /** Objects per measurement (every backend). */
 const COUNT = 10_000;
@@ -291,11 +290,6 @@ async function createOne(client: Client, i: number): Promise<void> {
   await client.create(configMap);
 }
 
-/** Rejects when `ms` pass (unref'd). */
-function deadline(ms: number, what: () => string): Promise<never> {
-  return new Promise((_, reject) => setTimeout(() => reject(new Error(what())), ms).unref());
-}
-
 /** Runs one measurement in this (child) process and answers what it found. */
 async function measureInChild(config: ChildConfig): Promise<ChildResult> {
   const client = await connect({ store: config.store, compactionIntervalMs: 0 });
@@ -303,7 +297,7 @@ async function measureInChild(config: ChildConfig): Promise<ChildResult> {
   let subject: RunningSubject | undefined;
   let sampler: RssSampler | undefined;
   const start = () => (config.subject === 'keelson' ? startKeelson(client, sink) : startBaseline(client, sink));
-  const timedOut = () => deadline(CHILD_TIMEOUT_MS, () => `${sink.reconciled} of ${config.count} objects reconciled within ${CHILD_TIMEOUT_MS} ms`);
+  const timedOut = () => rejectAfter(CHILD_TIMEOUT_MS, () => `${sink.reconciled} of ${config.count} objects reconciled within ${CHILD_TIMEOUT_MS} ms`);
   try {
     let createMs: number;
     let t0: number;
@@ -371,44 +365,10 @@ if (process.argv[2] === CHILD_FLAG && process.argv[1] && import.meta.url === pat
 // ---------------------------------------------------------------------------------------------
 // The parent: one child per measurement.
 
-/** Node flags for the children: `--expose-gc` (a gc between seeding and measuring), plus `KEELSON_BENCH_CHILD_FLAGS`. */
-function childFlags(): string[] {
-  const extra = (process.env.KEELSON_BENCH_CHILD_FLAGS ?? '').split(/\s+/).filter(Boolean);
-  return ['--expose-gc', ...extra];
-}
-
 /** Runs one measurement in a child process; the child is killed by `cleanup` if still running. */
-async function runChild(cleanup: Cleanup, config: ChildConfig): Promise<ChildResult> {
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), [CHILD_FLAG, JSON.stringify(config)], {
-    execArgv: childFlags(),
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  const output: string[] = [];
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const kill = cleanup.add(`kill child ${child.pid}`, async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  });
-  try {
-    const message = await Promise.race([
-      new Promise<{ ok: boolean; result?: ChildResult; error?: string }>((resolve, reject) => {
-        child.once('message', (m) => resolve(m as { ok: boolean; result?: ChildResult; error?: string }));
-        child.once('error', reject);
-        void exited.then((code) => reject(new Error(`child exited (code ${code}) without a result: ${output.join('').slice(-2000)}`)));
-      }),
-      deadline(CHILD_TIMEOUT_MS + 30_000, () => `child did not answer within ${CHILD_TIMEOUT_MS + 30_000} ms`),
-    ]);
-    if (!message.ok) throw new Error(`child failed: ${message.error}`);
-    const code = await Promise.race([exited, deadline(15_000, () => 'child did not exit after answering')]);
-    if (code !== 0) throw new Error(`child exited with code ${code}: ${output.join('').slice(-2000)}`);
-    return message.result!;
-  } finally {
-    await kill();
-  }
+function runChild(cleanup: Cleanup, config: ChildConfig): Promise<ChildResult> {
+  const forked = forkChild(cleanup, fileURLToPath(import.meta.url), [CHILD_FLAG, JSON.stringify(config)], childExecArgv(['--expose-gc']));
+  return childResult<ChildResult>(forked, CHILD_TIMEOUT_MS + 30_000, 15_000);
 }
 
 /** A fresh store for one measurement, and how to dispose of it. */

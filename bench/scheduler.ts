@@ -19,7 +19,6 @@
  * `KEELSON_BENCH_CHILD_FLAGS`; `KEELSON_BENCH_SCHEDULER_WORKLOADS` (comma-separated workload
  * names, e.g. `affinity-5000`) runs only those workloads (vs_basic then needs basic-5000 too).
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +30,7 @@ import { silentLogger } from '../lib/runtime/logger.js';
 import { Manager } from '../lib/runtime/manager.js';
 import { Metrics } from '../lib/runtime/metrics.js';
 import { Scheduler } from '../controllers/scheduler/index.js';
-import { cpuMicros, goalMark, now, percentiles, runConcurrent, type Benchmark, type Cleanup, type FieldValue, type Reporter } from './harness.js';
+import { childExecArgv, childResult, cpuMicros, forkChild, goalMark, now, percentiles, runConcurrent, type Benchmark, type Cleanup, type FieldValue, type Reporter } from './harness.js';
 
 /** Pods per workload. */
 const PODS = 10_000;
@@ -210,46 +209,9 @@ if (process.argv[2] === CHILD_FLAG && process.argv[1] && import.meta.url === pat
 }
 
 /** Runs one workload in a child process (killed by `cleanup` if still running). */
-async function runChild(cleanup: Cleanup, config: ChildConfig): Promise<ChildResult> {
-  const extra = (process.env.KEELSON_BENCH_CHILD_FLAGS ?? '').split(/\s+/).filter(Boolean);
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), [CHILD_FLAG, JSON.stringify(config)], { execArgv: extra, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-  const output: string[] = [];
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const kill = cleanup.add(`kill child ${child.pid}`, async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  });
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const message = await Promise.race([
-      new Promise<{ ok: boolean; result?: ChildResult; error?: string }>((resolve, reject) => {
-        child.once('message', (m) => resolve(m as { ok: boolean; result?: ChildResult; error?: string }));
-        child.once('error', reject);
-        void exited.then((code) => reject(new Error(`child exited (code ${code}) without a result: ${output.join('').slice(-2000)}`)));
-      }),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`child did not answer within ${CHILD_TIMEOUT_MS} ms`)), CHILD_TIMEOUT_MS);
-      }),
-    ]);
-    if (!message.ok) throw new Error(`child failed: ${message.error}`);
-    // Let the child exit by itself, so that a `--cpu-prof` profile gets written.
-    const code = await Promise.race([
-      exited,
-      new Promise<never>((_, reject) => {
-        clearTimeout(timer);
-        timer = setTimeout(() => reject(new Error(`child did not exit within ${EXIT_TIMEOUT_MS} ms after answering: ${output.join('').slice(-2000)}`)), EXIT_TIMEOUT_MS);
-      }),
-    ]);
-    if (code !== 0) throw new Error(`child exited with code ${code}: ${output.join('').slice(-2000)}`);
-    return message.result!;
-  } finally {
-    clearTimeout(timer);
-    await kill();
-  }
+function runChild(cleanup: Cleanup, config: ChildConfig): Promise<ChildResult> {
+  const forked = forkChild(cleanup, fileURLToPath(import.meta.url), [CHILD_FLAG, JSON.stringify(config)], childExecArgv());
+  return childResult<ChildResult>(forked, CHILD_TIMEOUT_MS, EXIT_TIMEOUT_MS);
 }
 
 /** Pods per second of a result (NaN if it failed). */

@@ -25,7 +25,7 @@ import type { KV } from '../lib/storage/kv.js';
 import { MemoryKV } from '../lib/storage/memory.js';
 import { SqliteKV } from '../lib/storage/sqlite.js';
 import { EtcdServer } from '../test/harness/etcd.js';
-import { cpuMicros, goalMark, LatencyTracker, runConcurrent, type Benchmark, type Cleanup, type FieldValue, type Percentiles, type Reporter } from './harness.js';
+import { cpuMicros, goalMark, LatencyTracker, rejectAfter, runConcurrent, type Benchmark, type Cleanup, type FieldValue, type Percentiles, type Reporter } from './harness.js';
 
 /**
  * Writers in flight, how many creates each measurement makes, and in how many slices it runs
@@ -210,7 +210,7 @@ class Session {
     );
     try {
       await target.create(run, SENTINEL);
-      await Promise.race([sentinelSeen, failed, timeout(10_000, `${run}: the watcher did not deliver its first event`)]);
+      await Promise.race([sentinelSeen, failed, rejectAfter(10_000, () => `${run}: the watcher did not deliver its first event`)]);
     } catch (err) {
       await stop();
       throw err;
@@ -256,11 +256,6 @@ class Session {
   async close(): Promise<void> {
     await this.stopWatch();
   }
-}
-
-/** Rejects after `ms` (unref'd, so it never holds the process open). */
-function timeout(ms: number, message: string): Promise<never> {
-  return new Promise((_, reject) => setTimeout(() => reject(new Error(message)), ms).unref());
 }
 
 /** One thing measured in a group: a name for its lines and errors, and the target. */
