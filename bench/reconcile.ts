@@ -30,7 +30,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { inject } from 'inversify';
-import { ConfigMap } from '../lib/api/kinds.js';
+import { isAlreadyExists } from '../lib/api/errors.js';
+import { ConfigMap, Namespace } from '../lib/api/kinds.js';
 import type { KubeObject } from '../lib/api/meta.js';
 import type { Client } from '../lib/client/client.js';
 import { connect } from '../lib/client/connect.js';
@@ -293,6 +294,10 @@ async function createOne(client: Client, i: number): Promise<void> {
 /** Runs one measurement in this (child) process and answers what it found. */
 async function measureInChild(config: ChildConfig): Promise<ChildResult> {
   const client = await connect({ store: config.store, compactionIntervalMs: 0 });
+  // Namespace lifecycle: objects go only into a namespace that exists.
+  await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } } as Namespace).catch((err: unknown) => {
+    if (!isAlreadyExists(err)) throw err;
+  });
   const sink = new ReconcileSink(config.count);
   let subject: RunningSubject | undefined;
   let sampler: RssSampler | undefined;
