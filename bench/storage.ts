@@ -17,7 +17,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { ConfigMap } from '../lib/api/kinds.js';
+import { isAlreadyExists } from '../lib/api/errors.js';
+import { ConfigMap, Namespace } from '../lib/api/kinds.js';
 import type { Client } from '../lib/client/client.js';
 import { connect } from '../lib/client/connect.js';
 import { EtcdKV } from '../lib/storage/etcd.js';
@@ -155,6 +156,10 @@ function registryTarget(client: Client): Target {
       await client.create(configMap);
     },
     async watch(run, onItem, onError) {
+      // The run's namespace must exist before its creates (namespace lifecycle); made here, before the measured writes.
+      await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespaceOf(run) } } as Namespace).catch((err: unknown) => {
+        if (!isAlreadyExists(err)) throw err;
+      });
       const abort = new AbortController();
       const events = client.watch(ConfigMap, { namespace: namespaceOf(run), signal: abort.signal });
       const loop = (async () => {
