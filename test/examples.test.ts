@@ -12,11 +12,10 @@ import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { relative } from 'node:path';
 import { DIST, expectNoProcessesMentioning, ROOT, stopProcess, TestCluster } from './harness/cluster.js';
+import { writePlainKubeconfig } from './harness/kubeconfig.js';
 import { endpointIPs, helloManifest, readyHello, readyNodes } from './harness/pods.js';
 import { runProcess, startProcess, type ProcessRun, type StartedProcess } from './harness/process.js';
 import { waitFor } from './harness/wait.js';
-import { writeFileSync } from 'node:fs';
-import { stringify } from 'yaml';
 import { ApiServer } from '../lib/apiserver/server.js';
 import { createRegistry } from '../lib/client/connect.js';
 import { StoreClient } from '../lib/client/store-client.js';
@@ -51,17 +50,7 @@ describe('Examples', function () {
       await (registry as { system?: { ready?: Promise<unknown> } }).system?.ready;
       await store.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default' }, spec: { containers: [{ name: 'c', image: 'nginx' }] } } as never);
       const kubeconfig = join(dir, 'kubeconfig');
-      writeFileSync(
-        kubeconfig,
-        stringify({
-          apiVersion: 'v1',
-          kind: 'Config',
-          clusters: [{ name: 'k', cluster: { server: server.url } }],
-          users: [{ name: 'k', user: {} }],
-          contexts: [{ name: 'k', context: { cluster: 'k', user: 'k' } }],
-          'current-context': 'k',
-        }),
-      );
+      writePlainKubeconfig(kubeconfig, server.url);
       const { code, stdout, stderr } = await run('examples/cluster-watch.js', {}, 20_000, ['--kubeconfig', kubeconfig, '--once']);
       expect(code, stderr).to.equal(0);
       expect(stdout).to.match(/^1 pods at resourceVersion \d+$/m);

@@ -24,6 +24,7 @@ import { connect } from '../../lib/client/connect.js';
 import { KubeClient, type KubeClientOptions } from '../../lib/client/kube-client.js';
 import { Informer } from '../../lib/runtime/informer.js';
 import { sleepWith, systemClock, type Clock, type TimerHandle } from '../../lib/util/clock.js';
+import { writePlainKubeconfig } from '../harness/kubeconfig.js';
 import { collectUntil, nextWithin, waitFor } from '../harness/wait.js';
 
 const BASE = 'https://127.0.0.1:7443';
@@ -505,7 +506,7 @@ contexts:
         });
       });
       const file = join(dir, 'closed');
-      writeFileSync(file, `{"apiVersion":"v1","kind":"Config","current-context":"c","clusters":[{"name":"c","cluster":{"server":"http://127.0.0.1:${port}"}}],"users":[{"name":"u","user":{}}],"contexts":[{"name":"c","context":{"cluster":"c","user":"u"}}]}`);
+      writePlainKubeconfig(file, `http://127.0.0.1:${port}`);
       const c = KubeClient.fromKubeconfig({ kubeconfig: file });
       clients.push(c);
       const err = await rejection(c.get(CM, 'a', { namespace: 'd' }));
@@ -788,7 +789,7 @@ contexts:
       try {
         const file = join(dir, 'real');
         const port = (server.address() as { port: number }).port;
-        writeFileSync(file, `{"apiVersion":"v1","kind":"Config","current-context":"c","clusters":[{"name":"c","cluster":{"server":"http://127.0.0.1:${port}"}}],"users":[{"name":"u","user":{}}],"contexts":[{"name":"c","context":{"cluster":"c","user":"u"}}]}`);
+        writePlainKubeconfig(file, `http://127.0.0.1:${port}`);
         const c = KubeClient.fromKubeconfig({ kubeconfig: file }, { watchBackoff: { initialMs: 20, maxMs: 100 } });
         clients.push(c);
         const ac = new AbortController();

@@ -6,7 +6,7 @@
  * --nodes` as separate processes — SIGKILL included. The pure pieces are tested on their own.
  */
 import { expect } from 'chai';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lease, Node, Pod, type Client } from '../../lib/index.js';
@@ -14,6 +14,7 @@ import { ApiServer } from '../../lib/apiserver/server.js';
 import type { StoreClient } from '../../lib/client/store-client.js';
 import type { CustomResourceRegistry } from '../../lib/registry/crd-registry.js';
 import { desiredPodStatus, lostPodStatus, PodIPAllocator, type NodeAgent } from '../../controllers/node-agent/index.js';
+import { writePlainKubeconfig } from '../harness/kubeconfig.js';
 import { waitFor } from '../harness/wait.js';
 import { freePort, httpGet, processesMarked, Sandbox } from '../fixtures/pod-runtime-kit.js';
 import { assignPodCIDR, boundPod, keelson, KeelsonProcess, memoryStore, nodeAddressForTest, podCIDRForTest, podCondition, podGone, startAgent, waitForPod } from '../fixtures/node-agent-kit.js';
@@ -257,7 +258,7 @@ describe('keelson node and keelson up --nodes', function () {
     const server = new ApiServer({ registry: store.registry as CustomResourceRegistry, port: 0 });
     await server.start();
     const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(kubeconfig, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'c', cluster: { server: server.url } }], users: [{ name: 'u', user: {} }], contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }], 'current-context': 'x' }));
+    writePlainKubeconfig(kubeconfig, server.url);
     const address = nodeAddressForTest();
     const args = ['node', '--name', 'n-proc', '--kubeconfig', kubeconfig, '--address', address, '--port', '0', '--data-dir', join(sandbox.dataDir, 'n-proc'), '--lease-renew-interval', '500ms', '--log-level', 'warn'];
     let agent = new KeelsonProcess(args, dir);

@@ -3,8 +3,7 @@
  * (StoreClient over the registry) or over HTTP (KubeClient against keelson's API server over
  * the same kind of store) — so one suite proves both clients behave the same.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { stringify } from 'yaml';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiServer } from '../../lib/apiserver/server.js';
@@ -16,6 +15,7 @@ import type { CustomResourceRegistry } from '../../lib/registry/crd-registry.js'
 import type { RegistryOptions } from '../../lib/registry/registry.js';
 import type { KV } from '../../lib/storage/kv.js';
 import type { KVBackend } from './backends.js';
+import { writePlainKubeconfig } from './kubeconfig.js';
 
 /** How the suite reaches the store. */
 export type Via = 'store' | 'http';
@@ -49,17 +49,7 @@ export async function openTestStore(backend: KVBackend, options: Partial<Registr
   await server.start();
   const dir = mkdtempSync(join(tmpdir(), 'keelson-kubeclient-'));
   const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(
-    kubeconfig,
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'test', cluster: { server: server.url } }],
-      users: [{ name: 'test', user: {} }],
-      contexts: [{ name: 'test', context: { cluster: 'test', user: 'test' } }],
-      'current-context': 'test',
-    }),
-  );
+  writePlainKubeconfig(kubeconfig, server.url);
   const client = KubeClient.fromKubeconfig({ kubeconfig }, { onWarning: () => undefined });
   return {
     client,
