@@ -27,7 +27,7 @@ import type {
   WatchOptions,
   WriteOptions,
 } from './client.js';
-import type { RetryBackoffOptions } from './kube-backoff.js';
+import type { BackoffOptions } from '../util/backoff.js';
 import { KubeDiscovery, type APIResourceList } from './kube-discovery.js';
 import { closedError, KubeTransport, loadKubeConfig, type KubeRequest, type WarningHandler } from './kube-transport.js';
 import { startKubeWatch } from './kube-watch.js';
@@ -41,7 +41,7 @@ export interface KubeClientOptions {
   /** A watch stream with no event and no bookmark for this long is re-established (default 5 min 30 s). */
   watchSilenceTimeoutMs?: number;
   /** Delays between a watch's failed attempts (default 800 ms doubling to 30 s, jittered). */
-  watchBackoff?: RetryBackoffOptions;
+  watchBackoff?: BackoffOptions;
   /** Told of each transparent watch retry (error, delay in ms), e.g. to log it. */
   onWatchRetry?: (error: ApiError, delayMs: number) => void;
   /** Receives the server's warnings; default: `process.emitWarning` once per distinct text. */

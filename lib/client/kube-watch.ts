@@ -24,7 +24,7 @@ import type { KubeObject, WatchEvent } from '../api/meta.js';
 import { Channel } from '../util/channel.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { WatchOptions } from './client.js';
-import { RetryBackoff, type RetryBackoffOptions } from './kube-backoff.js';
+import { ExponentialBackoff, type BackoffOptions } from '../util/backoff.js';
 
 /** How a watch behaves between streams. */
 export interface KubeWatchSettings {
@@ -32,7 +32,7 @@ export interface KubeWatchSettings {
   /** Re-establish a stream silent (no event, no bookmark) for this long, in ms. */
   silenceTimeoutMs: number;
   /** Delays between failed attempts. */
-  backoff?: RetryBackoffOptions;
+  backoff?: BackoffOptions;
   /** Told of each transparent retry (for logs): why, and how long until the next attempt. */
   onRetry?: (error: ApiError, delayMs: number) => void;
 }
@@ -94,7 +94,7 @@ class WatchRun {
   }
 
   async pump(): Promise<void> {
-    const backoff = new RetryBackoff(this.clock, this.settings.backoff);
+    const backoff = new ExponentialBackoff(this.clock, this.settings.backoff);
     const timeoutSeconds = this.options.timeoutSeconds && this.options.timeoutSeconds > 0 ? this.options.timeoutSeconds : undefined;
     const deadline = timeoutSeconds !== undefined ? this.clock.now() + timeoutSeconds * 1000 : undefined;
     while (!this.signal.aborted) {

@@ -15,7 +15,7 @@ import type { KubeList, KubeObject, WatchEvent } from '../api/meta.js';
 import { defineResource, gvkOf, parseApiVersion, resourceInfoOf, type KindRef, type ResourceInfo } from '../api/resources.js';
 import type { Client, CreateOptions, DeleteOptions, GetOptions, ListOptions, PatchOptions, WatchOptions, WriteOptions } from '../client/client.js';
 import { systemClock, type Clock } from '../util/clock.js';
-import type { BackoffOptions } from './backoff.js';
+import type { BackoffOptions } from '../util/backoff.js';
 import { FIELD_INDEX_PREFIX, metaNamespaceKey } from './cache.js';
 import { Informer, type InformerLogger, type InformerSelection } from './informer.js';
 

@@ -26,7 +26,7 @@ import type { KubeObject, WatchEvent } from '../api/meta.js';
 import { gvkOf, parseApiVersion, resourceInfoOf, type KindRef } from '../api/resources.js';
 import type { Client, LabelSelectorInput } from '../client/client.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
-import { ExponentialBackoff, type BackoffOptions } from './backoff.js';
+import { ExponentialBackoff, type BackoffOptions } from '../util/backoff.js';
 import { Indexer } from './cache.js';
 import type { InformerEventHandler } from './types.js';
 

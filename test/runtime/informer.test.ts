@@ -6,7 +6,7 @@ import type { KubeObject, WatchEvent } from '../../lib/api/meta.js';
 import type { KindRef } from '../../lib/api/resources.js';
 import type { Client, ListOptions, WatchOptions } from '../../lib/client/client.js';
 import type { StoreClient } from '../../lib/client/store-client.js';
-import { ExponentialBackoff } from '../../lib/runtime/backoff.js';
+import { ExponentialBackoff } from '../../lib/util/backoff.js';
 import { metaNamespaceKey } from '../../lib/runtime/cache.js';
 import { Informer, type InformerLogger } from '../../lib/runtime/informer.js';
 import type { InformerEventHandler } from '../../lib/runtime/types.js';

@@ -4,9 +4,10 @@
  * to a 30 s cap; each delay is stretched by a random amount up to `jitter` times itself (so with
  * jitter 1.0 a delay of base `d` lies in `[d, 2d)`, and the capped delay in `[30 s, 60 s)`, as in
  * client-go); and the sequence starts over once no backoff was asked for during `resetAfterMs`
- * (2 minutes of healthy running).
+ * (2 minutes of healthy running). Used by the informers' list/watch and by KubeClient's watch
+ * retries (here in util, below both).
  */
-import type { Clock } from '../util/clock.js';
+import type { Clock } from './clock.js';
 
 /** Options of {@link ExponentialBackoff}; every default is client-go reflector's. */
 export interface BackoffOptions {
