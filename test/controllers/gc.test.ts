@@ -16,6 +16,7 @@ import { Manager } from '../../lib/runtime/manager.js';
 import { Metrics } from '../../lib/runtime/metrics.js';
 import { MemoryKV } from '../../lib/storage/memory.js';
 import { DependencyGraph, GarbageCollector } from '../../controllers/gc/index.js';
+import { waitFor } from '../harness/wait.js';
 
 const NS = 'default';
 
@@ -66,20 +67,10 @@ class GcEnv {
     return new GcEnv(client, manager, running, gc);
   }
 
-  async eventually<T>(check: () => T | Promise<T>, timeoutMs = 5000): Promise<NonNullable<T>> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    for (;;) {
-      try {
-        const value = await check();
-        if (value) return value as NonNullable<T>;
-      } catch (err) {
-        last = err;
-      }
-      if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last instanceof Error ? `: ${last.message}` : ''}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+  eventually<T>(check: () => T | Promise<T>, timeoutMs = 5000): Promise<NonNullable<T>> {
+    return waitFor(check, { timeoutMs });
   }
+
 
   /** The object, or undefined once it is gone. */
   async find<T extends KubeObject>(kind: Parameters<StoreClient['get']>[0], name: string, namespace = NS): Promise<T | undefined> {
