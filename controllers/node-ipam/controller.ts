@@ -18,6 +18,7 @@ import {
   Controller,
   EventRecorder,
   isConflict,
+  ignoreNotFound,
   isNotFound,
   Logger,
   Node,
@@ -157,12 +158,7 @@ export class NodeIpamController implements Reconciler<Node> {
   }
 
   private async getNode(reader: Client, name: string): Promise<Node | undefined> {
-    try {
-      return await reader.get(Node, name);
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    return reader.get(Node, name).catch(ignoreNotFound);
   }
 }
 

@@ -26,7 +26,7 @@ import {
   Controller,
   EventRecorder,
   Index,
-  isNotFound,
+  ignoreNotFound,
   Lease,
   Logger,
   Node,
@@ -282,11 +282,6 @@ export class NodeLifecycleController implements Reconciler<Node>, Runnable {
   }
 
   private async getLease(name: string): Promise<Lease | undefined> {
-    try {
-      return await this.client.get(Lease, name, { namespace: this.options.leaseNamespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    return this.client.get(Lease, name, { namespace: this.options.leaseNamespace }).catch(ignoreNotFound);
   }
 }

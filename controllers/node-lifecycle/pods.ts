@@ -3,7 +3,7 @@
  * Ready at once — their `Ready` condition set to False through `/status` — so Endpoints drop them
  * without waiting for an eviction. Only pods that report a Ready condition are touched.
  */
-import { formatTimestamp, isConflict, isNotFound, Pod, type ApiReader, type Client, type EventRecorder, type Logger } from '../../lib/index.js';
+import { formatTimestamp, isConflict, ignoreNotFound, isNotFound, Pod, type ApiReader, type Client, type EventRecorder, type Logger } from '../../lib/index.js';
 
 /** How often one pod's status write is retried at once on a conflict. */
 const CONFLICT_RETRIES = 3;
@@ -64,11 +64,6 @@ async function markPodNotReady(deps: { client: Client; reader: ApiReader; logger
 }
 
 async function readPod(reader: ApiReader, pod: Pod): Promise<Pod | undefined> {
-  try {
-    const fresh = await reader.get(Pod, pod.metadata?.name ?? '', { namespace: pod.metadata?.namespace ?? '' });
-    return fresh.metadata?.uid === pod.metadata?.uid ? fresh : undefined;
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+  const fresh = await reader.get(Pod, pod.metadata?.name ?? '', { namespace: pod.metadata?.namespace ?? '' }).catch(ignoreNotFound);
+  return fresh?.metadata?.uid === pod.metadata?.uid ? fresh : undefined;
 }

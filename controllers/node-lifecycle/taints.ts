@@ -3,7 +3,7 @@
  * a node's taints — a compare-and-swap update that adds and removes in one write, retried on
  * conflicts with the node read afresh (kube's SwapNodeControllerTaint).
  */
-import { formatTimestamp, isConflict, isNotFound, Node, type ApiReader, type Client, type Taint } from '../../lib/index.js';
+import { formatTimestamp, isConflict, ignoreNotFound, isNotFound, Node, type ApiReader, type Client, type Taint } from '../../lib/index.js';
 import {
   TAINT_NODE_DISK_PRESSURE,
   TAINT_NODE_MEMORY_PRESSURE,
@@ -95,10 +95,5 @@ export async function swapNodeTaints(client: Client, reader: ApiReader, node: No
 
 /** Reads a node; undefined when it is gone. */
 export async function getNode(reader: Client, name: string): Promise<Node | undefined> {
-  try {
-    return await reader.get(Node, name);
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+  return reader.get(Node, name).catch(ignoreNotFound);
 }

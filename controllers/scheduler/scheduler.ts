@@ -30,6 +30,7 @@ import {
   Clock,
   Controller,
   EventRecorder,
+  ignoreNotFound,
   isNotFound,
   Logger,
   MetricsToken,
@@ -333,12 +334,7 @@ export class Scheduler implements Reconciler<Pod>, Runnable {
 
   /** The object as the informer holds it, or undefined if it is gone. */
   private async read<T extends KubeObject>(kind: KindRef<T>, name: string, namespace?: string): Promise<T | undefined> {
-    try {
-      return await this.client.get(kind, name, namespace ? { namespace } : {});
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    return this.client.get(kind, name, namespace ? { namespace } : {}).catch(ignoreNotFound);
   }
 
   /** Brings cache and queue in line with a pod as it now is (undefined: deleted). */

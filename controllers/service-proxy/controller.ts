@@ -17,14 +17,12 @@ import {
   Clock,
   Controller,
   Endpoints,
-  isNotFound,
+  ignoreNotFound,
   Logger,
   Metrics,
   MetricsToken,
   Service,
   Watches,
-  type KindRef,
-  type KubeObject,
   type ReconcileRequest,
   type Reconciler,
   type Runnable,
@@ -94,8 +92,8 @@ export class ServiceProxyController implements Reconciler<Service>, Runnable {
   /** Hands the proxier the Service's ports with their ready endpoints (none when it is gone). */
   async reconcile({ namespace, name }: ReconcileRequest): Promise<void> {
     const key = serviceKey(namespace, name);
-    const service = await this.getOrUndefined(Service, name, namespace);
-    const endpoints = service ? await this.getOrUndefined(Endpoints, name, namespace) : undefined;
+    const service = await this.client.get(Service, name, { namespace }).catch(ignoreNotFound);
+    const endpoints = service ? await this.client.get(Endpoints, name, { namespace }).catch(ignoreNotFound) : undefined;
     // Read last, right before the sync: a change meanwhile is in this sync or queued another.
     const ports = service ? servicePortsOf(service, endpoints, this.servedOn(key)) : [];
     const started = performance.now();
@@ -113,14 +111,5 @@ export class ServiceProxyController implements Reconciler<Service>, Runnable {
     this.triggerTimes.set(key, trigger);
     const at = Date.parse(trigger);
     if (Number.isFinite(at)) this.metrics.programmingDuration.observe(Math.max(0, this.clock.now() - at) / 1000);
-  }
-
-  private async getOrUndefined<T extends KubeObject>(kind: KindRef<T>, name: string, namespace: string): Promise<T | undefined> {
-    try {
-      return await this.client.get(kind, name, { namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
   }
 }
