@@ -310,8 +310,10 @@ describe('WorkQueue', () => {
       this.timeout(20_000);
       const started = Date.now();
       const step = fc.record({ key: fc.integer({ min: 0, max: 49 }), pause: fc.oneof({ arbitrary: fc.constant(0), weight: 3 }, { arbitrary: fc.integer({ min: 1, max: 4 }), weight: 1 }) });
+      // A work plan of only zeros never yields while holding a key: nothing could be added during
+      // processing, which the property also requires to have happened; such plans prove nothing.
       await fc.assert(
-        fc.asyncProperty(fc.array(step, { minLength: 10_000, maxLength: 10_000 }), fc.array(fc.integer({ min: 0, max: 6 }), { minLength: 1, maxLength: 64 }), async (steps, workPlan) => {
+        fc.asyncProperty(fc.array(step, { minLength: 10_000, maxLength: 10_000 }), fc.array(fc.integer({ min: 0, max: 6 }), { minLength: 1, maxLength: 64 }).filter((plan) => plan.some((work) => work > 0)), async (steps, workPlan) => {
           const queue = new WorkQueue({ clock: new FakeClock(), metrics: new Metrics(), name: 'property' });
           const holders = new Map<string, number>();
           const lastAdd = new Map<string, number>();
