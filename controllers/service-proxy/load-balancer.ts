@@ -35,6 +35,11 @@ export class RoundRobinBalancer {
     return this.keys.has(key);
   }
 
+  /** Whether the client's IP matters to {@link next} (ClientIP affinity is on). */
+  get sticky(): boolean {
+    return this.affinityTtlMs !== undefined;
+  }
+
   /** Client IPs with a live affinity (for tests and metrics). */
   get affinityCount(): number {
     this.pruneAffinities();
@@ -65,8 +70,9 @@ export class RoundRobinBalancer {
    */
   next(clientIP: string, resetAffinity = false): { key: string; endpoint: ServiceEndpoint } | undefined {
     if (this.endpoints.length === 0) return undefined;
+    if (this.affinityTtlMs === undefined) return this.rotate();
     const now = this.clock.now();
-    if (this.affinityTtlMs !== undefined && !resetAffinity) {
+    if (!resetAffinity) {
       const sticky = this.affinities.get(clientIP);
       if (sticky && now - sticky.lastUsedMs < this.affinityTtlMs && this.keys.has(sticky.endpoint)) {
         const found = this.endpoints.find((e) => e.key === sticky.endpoint);
@@ -76,13 +82,17 @@ export class RoundRobinBalancer {
         }
       }
     }
+    const chosen = this.rotate();
+    // Expired affinities go when new ones are made, so the map is bounded by live clients.
+    if (this.affinities.size >= 1024) this.pruneAffinities();
+    this.affinities.set(clientIP, { endpoint: chosen.key, lastUsedMs: now });
+    return chosen;
+  }
+
+  /** The endpoint whose turn it is (there is one), moving the turn on. */
+  private rotate(): { key: string; endpoint: ServiceEndpoint } {
     const chosen = this.endpoints[this.index]!;
     this.index = (this.index + 1) % this.endpoints.length;
-    if (this.affinityTtlMs !== undefined) {
-      // Expired affinities go when new ones are made, so the map is bounded by live clients.
-      if (this.affinities.size >= 1024) this.pruneAffinities();
-      this.affinities.set(clientIP, { endpoint: chosen.key, lastUsedMs: now });
-    }
     return chosen;
   }
 

@@ -11,10 +11,12 @@
  *   passed on, so a client that ends its side still gets the whole reply. A reset (or error) on
  *   one side resets the other.
  * - The client's bytes wait in the kernel (`pauseOnConnect`) until the endpoint is connected.
+ * - Bytes are copied with `onread` callbacks, not `pipe()` (see relay.ts): the cost per request.
  */
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer, type OnReadOpts, type Socket } from 'node:net';
 import { Forwarder, formatAddress, type Flow, type ListenAddress } from './forwarder.js';
 import type { OpenSocket } from './listener.js';
+import { adoptWithOnread, Forwarding } from './relay.js';
 import type { ServiceEndpoint } from './service-ports.js';
 
 /** Resets a socket (RST), or destroys it if it is not connected TCP any more. */
@@ -58,14 +60,17 @@ export class TcpForwarder extends Forwarder {
   }
 
   private async connectClient(client: Socket): Promise<void> {
-    const clientIP = client.remoteAddress ?? '';
+    // Only affinity needs the client's address (a getpeername() per connection otherwise).
+    const clientIP = this.balancer.sticky ? (client.remoteAddress ?? '') : '';
     const timeouts = this.context.connectTimeoutsMs;
+    /** The endpoint's bytes to the client (its `onread` goes to whichever dial succeeds). */
+    const toClient = new Forwarding();
     for (let attempt = 0; attempt < timeouts.length; attempt++) {
       const chosen = this.balancer.next(clientIP, attempt > 0);
       if (!chosen || this.closed) break;
       let backend: Socket;
       try {
-        backend = await this.dial(chosen.endpoint, timeouts[attempt]!);
+        backend = await this.dial(chosen.endpoint, timeouts[attempt]!, toClient.onread);
       } catch (err) {
         this.context.metrics.dialFailures.inc();
         this.logger.debug({ endpoint: chosen.key, attempt: attempt + 1, err: (err as Error).message }, 'dialing an endpoint failed; trying the next one');
@@ -77,7 +82,7 @@ export class TcpForwarder extends Forwarder {
         return;
       }
       this.context.metrics.connections.labels({ protocol: 'TCP', result: 'proxied' }).inc();
-      this.splice(client, backend, chosen.key);
+      this.splice(client, backend, chosen.key, toClient);
       return;
     }
     this.context.metrics.connections.labels({ protocol: 'TCP', result: this.balancer.size ? 'dial_failed' : 'no_endpoints' }).inc();
@@ -85,10 +90,10 @@ export class TcpForwarder extends Forwarder {
     reset(client);
   }
 
-  /** Connects to an endpoint within `timeoutMs`. */
-  private dial(endpoint: ServiceEndpoint, timeoutMs: number): Promise<Socket> {
+  /** Connects to an endpoint within `timeoutMs`; the socket's reads go to `onread`. */
+  private dial(endpoint: ServiceEndpoint, timeoutMs: number, onread: OnReadOpts): Promise<Socket> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: endpoint.ip, port: endpoint.port, allowHalfOpen: true, noDelay: true });
+      const socket = connect({ host: endpoint.ip, port: endpoint.port, allowHalfOpen: true, noDelay: true, onread });
       const timer = this.context.clock.setTimeout(() => socket.destroy(Object.assign(new Error(`connect timeout after ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
       socket.once('error', (err) => {
         timer.cancel();
@@ -102,8 +107,14 @@ export class TcpForwarder extends Forwarder {
     });
   }
 
-  /** Copies both ways until both sides are done; an error on one side resets the other. */
-  private splice(client: Socket, backend: Socket, endpoint: string): void {
+  /**
+   * Copies both ways until both sides are done; an error on one side resets the other.
+   * `accepted` is replaced by a socket reading with `onread` where Node allows it.
+   */
+  private splice(accepted: Socket, backend: Socket, endpoint: string, toClient: Forwarding): void {
+    const toBackend = new Forwarding();
+    const adopted = adoptWithOnread(accepted, toBackend.onread, true);
+    const client = adopted ?? accepted;
     const flow: Flow = {
       endpoint,
       close: () => {
@@ -124,10 +135,13 @@ export class TcpForwarder extends Forwarder {
         if (hadError || !from.readableEnded) reset(to);
         closed();
       });
-      from.pipe(to);
+      from.once('end', () => to.end());
     };
     this.track(flow);
     pair(client, backend);
     pair(backend, client);
+    toClient.start(backend, client);
+    if (adopted) toBackend.start(client, backend);
+    else toBackend.listen(client, backend);
   }
 }
