@@ -1,8 +1,9 @@
 /**
  * A listening socket that keeps trying: binding a Service's address can fail for a while (the
- * address is still held by a socket being closed, by another program, or a port below 1024
- * without the privilege), and a proxy never crashes or gives up over it — it logs, retries with
- * back-off (0.5 s doubling to 30 s), and serves as soon as the bind succeeds.
+ * address is still held by a socket being closed, by another program, a port below 1024
+ * without the privilege, or an external IP that is not on this host), and a proxy never
+ * crashes or gives up over it — it logs, retries with back-off (0.5 s doubling to 30 s), and
+ * serves as soon as the bind succeeds.
  */
 import type { Clock, Logger, TimerHandle } from '../../lib/index.js';
 
@@ -67,9 +68,14 @@ export class RetryingListener {
       if (this.closed) return;
       const code = (err as NodeJS.ErrnoException).code;
       const delayMs = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** this.failures);
-      // The first failure and every tenth are warnings; the others would only repeat them.
-      const level = this.failures % 10 === 0 ? 'warn' : 'debug';
-      this.logger[level]({ address: this.address, code, err: (err as Error).message, retryInMs: delayMs }, 'service proxy cannot listen; retrying');
+      if (code === 'EADDRNOTAVAIL') {
+        // Not an address of this host (yet): an external IP another node has, or one to come.
+        this.logger[this.failures === 0 ? 'info' : 'debug']({ address: this.address, retryInMs: delayMs }, 'service proxy address is not on this host; serving it once it is');
+      } else {
+        // The first failure and every tenth are warnings; the others would only repeat them.
+        const level = this.failures % 10 === 0 ? 'warn' : 'debug';
+        this.logger[level]({ address: this.address, code, err: (err as Error).message, retryInMs: delayMs }, 'service proxy cannot listen; retrying');
+      }
       this.failures++;
       this.retry = this.clock.setTimeout(() => void this.bind(), delayMs);
     } finally {

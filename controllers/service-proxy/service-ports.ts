@@ -38,9 +38,10 @@ export interface ServicePortState {
   /** Also served on every node address of the proxy (`NodePort` and `LoadBalancer` Services). */
   nodePort?: number;
   /**
-   * More addresses {@link port} is served on, besides the cluster IP: the addresses of the
-   * VirtualIPs this host holds whose `spec.serviceRef` names the Service. Sorted, no duplicates;
-   * absent when none.
+   * More addresses {@link port} is served on, besides the cluster IP: the Service's
+   * `spec.externalIPs`, its load-balancer ingress IPs (`status.loadBalancer.ingress[].ip`, type
+   * `LoadBalancer`), and the addresses of the VirtualIPs this host holds whose `spec.serviceRef`
+   * names the Service. Sorted, no duplicates; absent when none.
    */
   extraAddresses?: string[];
   /** The ready endpoints, sorted by address then port, without duplicates. */
@@ -89,9 +90,25 @@ export function endpointsFor(port: ServicePort, endpoints: Endpoints | undefined
 }
 
 /**
+ * The addresses besides the cluster IP that kube-proxy serves a Service on: `spec.externalIPs`,
+ * and for type `LoadBalancer` the ingress IPs its load balancer reported in its status (but not
+ * those with `ipMode: Proxy`, as kube-proxy).
+ */
+export function externalAddressesOf(service: Service): string[] {
+  const spec = service.spec ?? {};
+  const addresses = [...(spec.externalIPs ?? [])];
+  if (spec.type === 'LoadBalancer') {
+    // ipMode Proxy: the load balancer proxies to the nodes itself; its IP is not the node's to serve.
+    for (const ingress of service.status?.loadBalancer?.ingress ?? []) if (ingress.ip && ingress.ipMode !== 'Proxy') addresses.push(ingress.ip);
+  }
+  return addresses;
+}
+
+/**
  * The desired state of every port of `service` given its `endpoints` (absent or empty: no
  * endpoints, so new connections are refused). Empty for Services that are not proxied.
- * `extraAddresses` are served too, at each Service port (the VIPs held here for the Service).
+ * Besides the cluster IP, each Service port is served on the Service's external addresses
+ * ({@link externalAddressesOf}) and on `extraAddresses` (the VIPs held here for the Service).
  */
 export function servicePortsOf(service: Service, endpoints: Endpoints | undefined, extraAddresses: Iterable<string> = []): ServicePortState[] {
   const clusterIP = proxiedClusterIP(service);
@@ -101,7 +118,7 @@ export function servicePortsOf(service: Service, endpoints: Endpoints | undefine
   const affinityTimeoutSeconds =
     spec.sessionAffinity === 'ClientIP' ? spec.sessionAffinityConfig?.clientIP?.timeoutSeconds || DEFAULT_AFFINITY_TIMEOUT_SECONDS : undefined;
   const exposesNodePorts = spec.type === 'NodePort' || spec.type === 'LoadBalancer';
-  const extra = [...new Set(extraAddresses)].filter((a) => a !== clusterIP).sort();
+  const extra = [...new Set([...externalAddressesOf(service), ...extraAddresses])].filter((a) => a !== clusterIP).sort();
   const states: ServicePortState[] = [];
   for (const port of spec.ports ?? []) {
     const protocol = port.protocol ?? 'TCP';

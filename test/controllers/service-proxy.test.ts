@@ -262,6 +262,15 @@ describe('service proxy: desired state from Service and Endpoints', () => {
     expect(sameBinding({ ...plain!, extraAddresses: ['127.200.0.10'] }, { ...plain!, extraAddresses: ['127.200.0.10'] })).to.equal(true);
   });
 
+  it('serves externalIPs, and the ingress IPs of a LoadBalancer (not ipMode Proxy), as extra addresses', () => {
+    const status = { loadBalancer: { ingress: [{ ip: '127.200.0.30' }, { hostname: 'lb.example.com' }, { ip: '127.200.0.40', ipMode: 'Proxy' }] } };
+    const lb: Service = { ...service({ type: 'LoadBalancer', externalIPs: ['127.200.0.20'] }), status };
+    expect(servicePortsOf(lb, undefined, ['127.200.0.10', '127.200.0.20'])[0]!.extraAddresses).to.deep.equal(['127.200.0.10', '127.200.0.20', '127.200.0.30']);
+    // Ingress IPs are a load balancer's: only for type LoadBalancer (a stale status elsewhere is ignored).
+    const clusterIPOnly: Service = { ...service({ externalIPs: ['127.200.0.20'] }), status };
+    expect(servicePortsOf(clusterIPOnly, undefined)[0]!.extraAddresses).to.deep.equal(['127.200.0.20']);
+  });
+
   it('proxies nothing for headless, ExternalName and SCTP', () => {
     expect(servicePortsOf(service({ clusterIP: 'None' }), undefined)).to.deep.equal([]);
     expect(servicePortsOf(service({ type: 'ExternalName', externalName: 'example.com', clusterIP: '' }), undefined)).to.deep.equal([]);
@@ -605,6 +614,34 @@ describe('service proxy: the controller under a manager', function () {
     console.log(`      (serveServiceOn on → answering on the VIP: ${(performance.now() - started).toFixed(1)} ms)`);
     await client.delete(Service, 'web', { namespace: NS });
     await waitFor(async () => (await outcome(vip, 8080)) === 'ECONNREFUSED', { timeoutMs: 5000, what: 'the deleted Service to stop listening on the VIP' });
+  });
+
+  it('serves a Service on its externalIPs and on the ingress IP of its load balancer, following changes to both', async () => {
+    const { env } = await start();
+    const a = await tcpBackend(randomAddress(), 'a');
+    const ip = clusterIP();
+    const external = randomAddress();
+    const ingress = randomAddress();
+    const created = await env.client.create<Service>({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'ext', namespace: NS },
+      spec: { type: 'LoadBalancer', clusterIP: ip, externalIPs: [external], ports: [{ name: 'http', port: 8080 }] },
+    });
+    await env.client.create(endpointsOf('ext', [a.endpoint]));
+    await waitFor(async () => (await outcome(external, 8080)) === 'a:end', { timeoutMs: 5000, what: 'the Service to answer on its external IP' });
+    expect(await outcome(ingress, 8080)).to.equal('ECONNREFUSED');
+
+    // The load balancer reports its address: the proxy serves it too (status, not spec).
+    await env.client.updateStatus<Service>({ ...created, status: { loadBalancer: { ingress: [{ ip: ingress }] } } });
+    await waitFor(async () => (await outcome(ingress, 8080)) === 'a:end', { timeoutMs: 5000, what: 'the Service to answer on its ingress IP' });
+
+    // The external IP removed: refused there at once, still served on the cluster IP.
+    const current = await env.client.get(Service, 'ext', { namespace: NS });
+    await env.client.update<Service>({ ...current, spec: { ...current.spec, externalIPs: [] } });
+    await waitFor(async () => (await outcome(external, 8080)) === 'ECONNREFUSED', { timeoutMs: 5000, what: 'the external IP to stop answering' });
+    expect(await outcome(ip, 8080)).to.equal('a:end');
+    expect(await outcome(ingress, 8080)).to.equal('a:end');
   });
 
   it('re-binds when the Service port changes, and rejects while the Endpoints are empty', async () => {
