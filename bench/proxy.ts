@@ -24,7 +24,10 @@
  *   that round, SYN retransmissions during it — with the ratios of medians: keelson/HAProxy
  *   (goal ≥ 1.0×) and keelson/direct; keelson-nftables/direct (goal ≥ 0.95×) and /HAProxy; and
  *   for the goal's ratio also the median of the ratios within each round (`…_per_round_p50`),
- *   which drifting load on a shared machine disturbs less.
+ *   which drifting load on a shared machine disturbs less. For subjects that are a process
+ *   (HAProxy, the userspace proxy) also the CPU time it spent per request (`cpu_us_per_req`,
+ *   median over the rounds, from /proc): the cost itself, which the load of the machine
+ *   disturbs far less than req/s.
  * - Parts: `keepalive` (wrk's persistent connections, its default: forwarding cost per request;
  *   the goals are judged here) and `close` (`Connection: close`: a new connection per request,
  *   so a proxy's accept and dial cost; ratios printed, no goal — a Node.js socket costs several
@@ -116,6 +119,8 @@ interface SubjectContext {
 /** A running subject: the URL wrk is pointed at. */
 interface RunningSubject {
   url: string;
+  /** The process doing the subject's work, whose CPU time is measured per request (none: kernel only). */
+  pid?: number;
 }
 
 /** One thing measured: how to start it, and its goal against a peer measured in the same run. */
@@ -187,7 +192,7 @@ function keelsonSubject(mode: ProxyMode, name: string, goal: ProxySubject['goal'
           reject(new Error(`keelson proxy (${mode}) exited with ${code}`));
         });
       });
-      return { url: `http://${clusterIP}:${PORT}/` };
+      return { url: `http://${clusterIP}:${PORT}/`, ...(mode === 'userspace' && child.pid ? { pid: child.pid } : {}) };
     },
   };
 }
@@ -217,8 +222,8 @@ function haproxyGlobal(mode: 'http' | 'tcp'): string {
   ].join('\n');
 }
 
-/** Starts `haproxy -db -f <config>`; resolves once every address in `listens` accepts connections. */
-async function startHaproxy(ctx: SubjectContext, name: string, config: string, listens: Array<{ host: string; port: number }>): Promise<void> {
+/** Starts `haproxy -db -f <config>`; resolves with its pid once every address in `listens` accepts connections. */
+async function startHaproxy(ctx: SubjectContext, name: string, config: string, listens: Array<{ host: string; port: number }>): Promise<number | undefined> {
   const file = join(ctx.dir, `${name}.cfg`);
   await writeFile(file, config);
   let output = '';
@@ -237,7 +242,7 @@ async function startHaproxy(ctx: SubjectContext, name: string, config: string, l
     });
   for (let attempt = 0; attempt < 100; attempt++) {
     if (child.exitCode !== null) throw new Error(`haproxy ${name} exited with ${child.exitCode}: ${output.trim()}`);
-    if ((await Promise.all(listens.map(accepts))).every(Boolean)) return;
+    if ((await Promise.all(listens.map(accepts))).every(Boolean)) return child.pid;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`haproxy ${name} not listening within 10 s: ${output.trim()}`);
@@ -266,8 +271,8 @@ async function startHaproxySubject(ctx: SubjectContext): Promise<RunningSubject>
     ...ctx.addresses.backends.map((b, i) => `  server b${i + 1} ${b}:${ctx.addresses.backendPort('haproxy')}`),
     '',
   ].join('\n');
-  await startHaproxy(ctx, 'subject', config, [{ host: address, port: PORT }]);
-  return { url: `http://${address}:${PORT}/` };
+  const pid = await startHaproxy(ctx, 'subject', config, [{ host: address, port: PORT }]);
+  return { url: `http://${address}:${PORT}/`, ...(pid ? { pid } : {}) };
 }
 
 /** What one wrk run measured. */
@@ -285,6 +290,18 @@ export interface WrkResult {
    * at the request. Under `Connection: close` these come from TIME_WAIT collisions on loopback.
    */
   synRetrans?: number;
+  /** CPU time (user + system) the subject's process spent per request, µs; absent without a process. */
+  cpuUsPerRequest?: number;
+}
+
+/** CPU time (user + system) of process `pid` so far, ms (`/proc/<pid>/stat`, USER_HZ 100); NaN when unreadable. */
+function processCpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** A `TcpExt` counter of /proc/net/netstat (NaN when unreadable). */
@@ -350,10 +367,12 @@ async function measurePart(report: Reporter, part: string, { close, goals }: Par
   /** Each subject's result by round (undefined: that round failed), for ratios within a round. */
   const byRound = new Map<string, Array<WrkResult | undefined>>();
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [subject, { url }] of running) {
+    for (const [subject, { url, pid }] of running) {
       try {
         await wrk(url, 1, close); // warm-up: connections, JIT, caches
+        const cpuBefore = pid ? processCpuMs(pid) : Number.NaN;
         const result = await wrk(url, SECONDS, close);
+        if (pid) result.cpuUsPerRequest = ((processCpuMs(pid) - cpuBefore) * 1000) / result.requests;
         rounds.set(subject.name, [...(rounds.get(subject.name) ?? []), result]);
         const list = byRound.get(subject.name) ?? [];
         list[round] = result;
@@ -384,6 +403,9 @@ async function measurePart(report: Reporter, part: string, { close, goals }: Par
       ['errors', results.reduce((sum, r) => sum + r.errors, 0)],
       ['syn_retrans', m.synRetrans ?? Number.NaN],
     ];
+    // CPU per request is less disturbed by a busy machine than req/s: the median over the rounds.
+    const cpu = results.flatMap((r) => (r.cpuUsPerRequest !== undefined && Number.isFinite(r.cpuUsPerRequest) ? [r.cpuUsPerRequest] : []));
+    if (cpu.length) fields.push(['cpu_us_per_req', percentile(cpu, 50)]);
     for (const other of subject.compareWith ?? []) {
       const o = median(other);
       if (o) fields.push([`vs_${other}`, m.requestsPerSecond / o.requestsPerSecond]);

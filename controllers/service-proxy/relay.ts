@@ -8,7 +8,9 @@
  * callback copies them out (a small copy from Buffer's pool for a typical request) and writes
  * them on at once. While the target cannot take more (`write()` returned false) the source is
  * paused, and resumed on the target's `drain`: memory stays bounded by the high-water marks.
- * bench/proxy measures the difference (≈ 15–20% less CPU per request than `pipe()` here).
+ * Measured on this project's machine with wrk's persistent connections: ≈ 26 µs of CPU per
+ * proxied request against ≈ 30 µs with `pipe()`, HAProxy ≈ 21 µs (bench/proxy compares the
+ * proxy with HAProxy).
  *
  * `net.createServer` cannot give accepted sockets `onread`; {@link adoptWithOnread} moves an
  * accepted (paused) socket's handle into a new `Socket` that has it — the way `net.Server`
