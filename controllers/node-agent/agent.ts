@@ -31,7 +31,7 @@ import {
   type Pod,
   type ReconcileRequest,
 } from '../../lib/index.js';
-import { ServiceProxy, type ProxyMode } from '../service-proxy/index.js';
+import { nftablesTableForNode, ServiceProxy, type ProxyMode } from '../service-proxy/index.js';
 import { serviceRefKey, VipParticipant, type ElectionTiming, type VirtualIP } from '../vip-failover/index.js';
 import { NodeLease } from './node-lease.js';
 import { NodeReporter } from './node-reporter.js';
@@ -263,7 +263,16 @@ export class NodeAgent {
       this.identity.port = await this.server.start();
       await this.reporter.register();
       if (this.options.proxyMode) {
-        this.proxy = new ServiceProxy({ client: this.options.client, mode: this.options.proxyMode, nodeAddresses: [this.address], clock: this.clock, logger: this.logger, metrics: this.metrics });
+        this.proxy = new ServiceProxy({
+          client: this.options.client,
+          mode: this.options.proxyMode,
+          nodeAddresses: [this.address],
+          // Its own nftables table: agents on one host (and `keelson up`'s proxy) never replace another's.
+          nftables: { table: nftablesTableForNode(this.name) },
+          clock: this.clock,
+          logger: this.logger,
+          metrics: this.metrics,
+        });
         await this.proxy.start();
       }
       if (this.options.vip) {

@@ -22,7 +22,7 @@ export { SERVICE_PROXY_CONTROLLER, ServiceProxyController } from './controller.j
 export { Forwarder, type ForwarderContext, type Flow, type ListenAddress } from './forwarder.js';
 export { RetryingListener, type OpenSocket } from './listener.js';
 export { RoundRobinBalancer } from './load-balancer.js';
-export { NFTABLES_DEFAULTS, NftablesError, NftablesProxier, staleUdpFlows, type NftablesProxierOptions } from './nftables-proxier.js';
+export { NFTABLES_DEFAULTS, NftablesError, NftablesProxier, nftablesTableForNode, staleUdpFlows, type NftablesProxierOptions } from './nftables-proxier.js';
 export {
   baseTableLines,
   diffObjects,

@@ -39,6 +39,7 @@
  * (another table name keeps two apart, but both then see the same packets).
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { Counter } from 'prom-client';
 import type { Clock, Logger, Metrics, TimerHandle } from '../../lib/index.js';
@@ -70,6 +71,18 @@ export interface NftablesProxierOptions extends ProxierOptions {
   conntrackCommand?: string | false;
   /** Called with the text of every transaction sent, before it is sent (tests, debugging). */
   onTransaction?: (text: string) => void;
+}
+
+/**
+ * The table of the nftables proxier of one node agent (`keelson node`): `keelson-node-<name>`.
+ * Agents on one host each own a table of their own and never replace another's; their rules
+ * for the same Service agree, and the kernel applies the first DNAT of a connection only.
+ * `keelson up` runs one proxier for all its in-process agents, on the default table `keelson`.
+ */
+export function nftablesTableForNode(nodeName: string): string {
+  // nft's identifiers take what node names are made of ([a-z0-9.-]); its limit is 256 bytes.
+  const name = `keelson-node-${nodeName}`;
+  return name.length <= 128 ? name : `${name.slice(0, 111)}-${createHash('sha256').update(nodeName).digest('hex').slice(0, 16)}`;
 }
 
 /** Defaults of {@link NftablesProxierOptions}. */

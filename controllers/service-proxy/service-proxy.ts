@@ -17,7 +17,7 @@
  */
 import { createLogger, Manager, Metrics, systemClock, type Client, type Clock, type Logger } from '../../lib/index.js';
 import { SERVICE_PROXY_CONTROLLER, ServiceProxyController } from './controller.js';
-import { createProxier, ServiceProxier, type Proxier, type ProxyMode } from './proxier.js';
+import { createProxier, ServiceProxier, type ModeOptions, type Proxier, type ProxyMode } from './proxier.js';
 import type { UserspaceProxierOptions } from './userspace-proxier.js';
 
 /** Every setting of a {@link ServiceProxy}, with its default. */
@@ -32,6 +32,8 @@ export interface ServiceProxyOptions {
   proxier?: Proxier;
   /** Settings of the userspace proxier (drain grace period, UDP idle timeout, reusePort, dial timeouts). */
   userspace?: Partial<Omit<UserspaceProxierOptions, 'nodeAddresses' | 'clock' | 'logger' | 'metrics'>>;
+  /** Settings of the nftables proxier (its table: one per proxy on a host, see `nftablesTableForNode`). */
+  nftables?: ModeOptions['nftables'];
   /** Registry of the proxy's metrics (default: a fresh one). */
   metrics?: Metrics;
   clock?: Clock;
@@ -54,7 +56,14 @@ export class ServiceProxy {
     const metrics = options.metrics ?? new Metrics();
     this.proxier =
       options.proxier ??
-      createProxier(options.mode ?? 'userspace', { nodeAddresses: options.nodeAddresses ?? [], clock, logger, metrics, ...(options.userspace ? { userspace: options.userspace } : {}) });
+      createProxier(options.mode ?? 'userspace', {
+        nodeAddresses: options.nodeAddresses ?? [],
+        clock,
+        logger,
+        metrics,
+        ...(options.userspace ? { userspace: options.userspace } : {}),
+        ...(options.nftables ? { nftables: options.nftables } : {}),
+      });
     this.manager = new Manager({ client: options.client, name: 'kube-proxy', clock, logger, metrics, leaderElection: false, gracefulShutdownTimeoutMs: 5000 });
     this.manager.container.bind(ServiceProxier).toConstantValue(this.proxier);
     this.manager.add(ServiceProxyController);

@@ -23,7 +23,15 @@ import { Endpoints, Service } from '../../lib/api/kinds.js';
 import { createLogger } from '../../lib/runtime/logger.js';
 import { TestEnv } from '../../lib/testing/env.js';
 import { systemClock } from '../../lib/util/clock.js';
-import { NftablesProxier, ServiceProxier, ServiceProxyController, type NftablesProxierOptions, type ServiceEndpoint, type ServicePortState } from '../../controllers/service-proxy/index.js';
+import {
+  NftablesProxier,
+  nftablesTableForNode,
+  ServiceProxier,
+  ServiceProxyController,
+  type NftablesProxierOptions,
+  type ServiceEndpoint,
+  type ServicePortState,
+} from '../../controllers/service-proxy/index.js';
 import { execIn, ip, isRoot, sweepLabs, VipLab, type LabHost } from '../harness/netns.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -304,6 +312,34 @@ describe('service proxy, nftables mode, in network namespaces (root)', function 
     expect(json).to.not.include('default/old');
     expect(await probe(node.ns, 'tcp', '127.96.0.19', 80, 1)).to.deep.equal(['h3']);
     expect(await probe(node.ns, 'tcp', '127.96.0.18', 80, 1)).to.deep.equal(['-ECONNREFUSED']);
+  });
+
+  it('two agents on one host: each proxier owns its table; both serve a Service, node ports on their own addresses, and one stopping leaves the other serving', async () => {
+    const table = nftablesTableForNode('second.node-b');
+    expect(table).to.equal('keelson-node-second.node-b');
+    const secondAddress = '127.1.0.9';
+    const second = newProxier({ table, nodeAddresses: [secondAddress] });
+    try {
+      const ports = (nodePort: number) => [servicePort('shared', '127.96.0.20', [endpoint(backends[0]!), endpoint(backends[1]!)], { nodePort })];
+      await proxier!.syncService('default/shared', ports(30085));
+      await second.syncService('default/shared', ports(30085));
+      // The second's first transaction rebuilt its own table only: the first's is untouched.
+      expect(await tableJson()).to.include('default/shared');
+      expect(await tableJson(table)).to.include('default/shared');
+      expect(new Set(await probe(node.ns, 'tcp', '127.96.0.20', 80, 20))).to.deep.equal(new Set(['h2', 'h3']));
+      // Each table answers node ports on its own node's address.
+      expect(new Set(await probe(lab!.clientNs, 'tcp', node.address, 30085, 10))).to.deep.equal(new Set(['h2', 'h3']));
+      expect(new Set(await probe(node.ns, 'tcp', secondAddress, 30085, 10))).to.deep.equal(new Set(['h2', 'h3']));
+      // The first stops (its table goes): the Service still answers, through the second's rules.
+      await proxier!.stop();
+      proxier = undefined;
+      expect(await tableJson(table)).to.include('default/shared');
+      expect(new Set(await probe(node.ns, 'tcp', '127.96.0.20', 80, 20))).to.deep.equal(new Set(['h2', 'h3']));
+      expect(await probe(lab!.clientNs, 'tcp', node.address, 30085, 1)).to.deep.equal(['-ECONNREFUSED']);
+    } finally {
+      await second.stop();
+    }
+    expect(await tableJson(table), "the second's table after its stop").to.equal('');
   });
 
   it('fed by the service proxy controller from a store: Services and Endpoints become rules within milliseconds', async () => {
