@@ -175,7 +175,14 @@ export async function upCommand(options: UpOptions): Promise<void> {
       // ports on every agent's address. (A `keelson node` process runs its own; they share the
       // cluster IPs through SO_REUSEPORT.)
       try {
-        proxy = new ServiceProxy({ client, mode: options.proxyMode ?? 'userspace', nodeAddresses: agents.map((a) => a.address), logger, metrics: manager.metrics });
+        proxy = new ServiceProxy({
+          client,
+          mode: options.proxyMode ?? 'userspace',
+          nodeAddresses: agents.map((a) => a.address),
+          nodeNames: agents.map((a) => a.name),
+          logger,
+          metrics: manager.metrics,
+        });
         await proxy.start();
       } catch (err) {
         throw new CliError(`service proxy cannot start: ${err instanceof Error ? err.message : String(err)}`);

@@ -267,6 +267,7 @@ export class NodeAgent {
           client: this.options.client,
           mode: this.options.proxyMode,
           nodeAddresses: [this.address],
+          nodeNames: [this.name],
           // Its own nftables table: agents on one host (and `keelson up`'s proxy) never replace another's.
           nftables: { table: nftablesTableForNode(this.name) },
           clock: this.clock,

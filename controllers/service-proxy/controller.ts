@@ -11,7 +11,7 @@
  * here — the VIPs this host holds for it ({@link ServiceProxyController.serveOn}, fed by the
  * node agents' VIP failover): each change of them re-syncs the Service through the same queue.
  */
-import { inject } from 'inversify';
+import { inject, optional } from 'inversify';
 import {
   Client,
   Clock,
@@ -28,7 +28,7 @@ import {
   type Runnable,
 } from '../../lib/index.js';
 import { LAST_CHANGE_TRIGGER_TIME_ANNOTATION } from '../endpoints/index.js';
-import { ServiceProxier, type Proxier } from './proxier.js';
+import { ProxyNodeNames, ServiceProxier, type Proxier } from './proxier.js';
 import { proxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import { servicePortsOf, serviceKey } from './service-ports.js';
 
@@ -46,6 +46,8 @@ export class ServiceProxyController implements Reconciler<Service>, Runnable {
   private markStarted!: () => void;
   /** The extra addresses each Service (`namespace/name`) is served on here (held VIPs). */
   private readonly extraAddresses = new Map<string, Set<string>>();
+  /** The nodes this proxy serves (their endpoints are local to it); undefined: unknown. */
+  private readonly localNodes: ReadonlySet<string> | undefined;
 
   constructor(
     @inject(Client) private readonly client: Client,
@@ -53,8 +55,10 @@ export class ServiceProxyController implements Reconciler<Service>, Runnable {
     @inject(Logger) private readonly logger: Logger,
     @inject(Clock) private readonly clock: Clock,
     @inject(MetricsToken) metrics: Metrics,
+    @inject(ProxyNodeNames) @optional() nodeNames?: readonly string[],
   ) {
     this.metrics = proxyMetrics(metrics);
+    this.localNodes = nodeNames ? new Set(nodeNames) : undefined;
     this.started = new Promise((resolve) => (this.markStarted = resolve));
   }
 
@@ -95,7 +99,7 @@ export class ServiceProxyController implements Reconciler<Service>, Runnable {
     const service = await this.client.get(Service, name, { namespace }).catch(ignoreNotFound);
     const endpoints = service ? await this.client.get(Endpoints, name, { namespace }).catch(ignoreNotFound) : undefined;
     // Read last, right before the sync: a change meanwhile is in this sync or queued another.
-    const ports = service ? servicePortsOf(service, endpoints, this.servedOn(key)) : [];
+    const ports = service ? servicePortsOf(service, endpoints, this.servedOn(key), this.localNodes) : [];
     const started = performance.now();
     await this.proxier.syncService(key, ports);
     this.metrics.syncDuration.observe((performance.now() - started) / 1000);

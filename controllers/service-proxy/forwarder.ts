@@ -35,6 +35,11 @@ export interface ForwarderContext {
 export interface ListenAddress {
   host: string;
   port: number;
+  /**
+   * External traffic (a node port, an external IP, a load-balancer IP, a VIP): it goes to the
+   * state's `externalEndpoints` when a traffic policy is `Local`.
+   */
+  external?: boolean;
 }
 
 /** One TCP connection or UDP session, bound to an endpoint. */
@@ -52,7 +57,10 @@ export function formatAddress(host: string, port: number): string {
 
 /** Forwarding for one Service port (see the file header); subclasses bring the protocol. */
 export abstract class Forwarder {
-  protected readonly balancer: RoundRobinBalancer;
+  /** Endpoint choice for cluster IP traffic. */
+  private readonly balancer: RoundRobinBalancer;
+  /** Endpoint choice for external traffic: the same object unless a traffic policy is `Local`. */
+  private externalBalancer: RoundRobinBalancer;
   protected readonly logger: Logger;
   private listeners: RetryingListener[];
   private readonly flows = new Map<Flow, TimerHandle | undefined>();
@@ -67,7 +75,8 @@ export abstract class Forwarder {
   ) {
     this.logger = context.logger.child({ servicePort: state.name, protocol: state.protocol });
     this.balancer = new RoundRobinBalancer(context.clock);
-    this.balancer.update(state.endpoints, state.affinityTimeoutSeconds);
+    this.externalBalancer = this.balancer;
+    this.updateBalancers(state);
     this.listeners = addresses.map(
       (address) => new RetryingListener(formatAddress(address.host, address.port), this.openListener(address), context.clock, this.logger),
     );
@@ -121,9 +130,9 @@ export abstract class Forwarder {
   /** Takes new endpoints and affinity (same binding); flows to endpoints that left start draining. */
   update(state: ServicePortState): void {
     this.state = state;
-    this.balancer.update(state.endpoints, state.affinityTimeoutSeconds);
+    this.updateBalancers(state);
     for (const flow of this.flows.keys()) {
-      if (this.balancer.has(flow.endpoint)) this.stopDraining(flow);
+      if (this.serves(flow.endpoint)) this.stopDraining(flow);
       else this.startDraining(flow);
     }
   }
@@ -162,12 +171,32 @@ export abstract class Forwarder {
     return this.closing !== undefined;
   }
 
+  /** The endpoint choice for traffic that arrived on an external address, or on the cluster IP. */
+  protected balancerFor(external: boolean): RoundRobinBalancer {
+    return external ? this.externalBalancer : this.balancer;
+  }
+
+  /** Whether `endpoint` (`ip:port`) is one the forwarder sends any traffic to. */
+  private serves(endpoint: string): boolean {
+    return this.balancer.has(endpoint) || this.externalBalancer.has(endpoint);
+  }
+
+  private updateBalancers(state: ServicePortState): void {
+    this.balancer.update(state.endpoints, state.affinityTimeoutSeconds);
+    if (!state.externalEndpoints) {
+      this.externalBalancer = this.balancer;
+      return;
+    }
+    if (this.externalBalancer === this.balancer) this.externalBalancer = new RoundRobinBalancer(this.context.clock);
+    this.externalBalancer.update(state.externalEndpoints, state.affinityTimeoutSeconds);
+  }
+
   /** Registers a new flow (draining at once if its endpoint left meanwhile). */
   protected track(flow: Flow): void {
     this.flows.set(flow, undefined);
     this.context.metrics.activeConnections.labels({ protocol: this.state.protocol }).inc();
     if (this.closing === 'cut') flow.close();
-    else if (this.closing === 'drain' || !this.balancer.has(flow.endpoint)) this.startDraining(flow);
+    else if (this.closing === 'drain' || !this.serves(flow.endpoint)) this.startDraining(flow);
   }
 
   /** Forgets a flow that ended. */

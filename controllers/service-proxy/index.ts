@@ -39,13 +39,14 @@ export {
   type NftObjects,
   type ObjectsDiff,
 } from './nftables-rules.js';
-export { createProxier, PROXY_MODES, ServiceProxier, type ModeOptions, type Proxier, type ProxierOptions, type ProxyMode } from './proxier.js';
+export { createProxier, PROXY_MODES, ProxyNodeNames, ServiceProxier, type ModeOptions, type Proxier, type ProxierOptions, type ProxyMode } from './proxier.js';
 export { NO_PROXY_METRICS, proxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 export { ServiceProxy, type ServiceProxyOptions } from './service-proxy.js';
 export {
   DEFAULT_AFFINITY_TIMEOUT_SECONDS,
   endpointKey,
   endpointsFor,
+  externalAddressesOf,
   proxiedClusterIP,
   sameBinding,
   sameClusterBinding,
@@ -54,6 +55,7 @@ export {
   serviceKey,
   type ProxyProtocol,
   type ServiceEndpoint,
+  type LocalTrafficPolicy,
   type ServicePortState,
 } from './service-ports.js';
 export { TcpForwarder } from './tcp-forwarder.js';

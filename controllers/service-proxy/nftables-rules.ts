@@ -30,7 +30,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isIPv4 } from 'node:net';
-import type { ServicePortState } from './service-ports.js';
+import { endpointKey, type ServiceEndpoint, type ServicePortState } from './service-ports.js';
 
 /** The default table name (family `ip`). */
 export const NFT_TABLE = 'keelson';
@@ -136,14 +136,19 @@ export function servicePortObjects(ports: readonly ServicePortState[], skipped: 
     const base = servicePortChainBase(state);
     const serviceChain = `service-${base}`;
     const externalChain = `external-${base}`;
-    const endpoints = state.endpoints.filter((endpoint) => {
-      if (isIPv4(endpoint.ip)) return true;
-      skipped.push(`${state.name}: endpoint ${endpoint.ip} is not IPv4`);
-      return false;
-    });
+    const ipv4Endpoints = (list: readonly ServiceEndpoint[]) =>
+      list.filter((endpoint) => {
+        if (isIPv4(endpoint.ip)) return true;
+        skipped.push(`${state.name}: endpoint ${endpoint.ip} is not IPv4`);
+        return false;
+      });
+    const clusterEndpoints = ipv4Endpoints(state.endpoints);
+    // With a Local traffic policy, external traffic has endpoints of its own.
+    const externalEndpoints = state.externalEndpoints ? ipv4Endpoints(state.externalEndpoints) : clusterEndpoints;
+    const policy = state.local;
     const clusterKey = `${state.clusterIP} . ${protocol} . ${state.port}`;
     const nodePortKey = state.nodePort ? `${protocol} . ${state.nodePort}` : undefined;
-    // The VIPs held here for the Service: answered like the cluster IP, at the Service port.
+    // External IPs, load-balancer IPs and the VIPs held here: answered at the Service port.
     const extraKeys = (state.extraAddresses ?? [])
       .filter((address) => {
         if (isIPv4(address)) return true;
@@ -151,44 +156,68 @@ export function servicePortObjects(ports: readonly ServicePortState[], skipped: 
         return false;
       })
       .map((address) => `${address} . ${protocol} . ${state.port}`);
-    if (endpoints.length === 0) {
-      // No endpoint: new connections are rejected (ICMP port unreachable: ECONNREFUSED for TCP).
-      addElement(NFT_NAMES.noEndpointServices, clusterKey, `goto ${NFT_NAMES.reject}`);
-      for (const key of extraKeys) addElement(NFT_NAMES.noEndpointServices, key, `goto ${NFT_NAMES.reject}`);
-      if (nodePortKey) addElement(NFT_NAMES.noEndpointNodePorts, nodePortKey, `goto ${NFT_NAMES.reject}`);
-      continue;
-    }
-    addElement(NFT_NAMES.serviceIPs, clusterKey, `goto ${serviceChain}`);
-    if (nodePortKey) addElement(NFT_NAMES.serviceNodePorts, nodePortKey, `goto ${externalChain}`);
-    for (const key of extraKeys) addElement(NFT_NAMES.serviceIPs, key, `goto ${externalChain}`);
-    if (nodePortKey || extraKeys.length) {
-      // Node port (and VIP) traffic may come from another host and go to an endpoint on a third:
-      // its replies must come back through this host to be un-DNATed (externalTrafficPolicy Cluster).
-      objects.chains.set(externalChain, [`jump ${NFT_NAMES.markForMasquerade}`, `goto ${serviceChain}`]);
-    }
+    // Without an endpoint new connections are rejected (TCP reset; ICMP port unreachable for the
+    // others) — but dropped when a Local policy leaves none here while others have some, as kube-proxy.
+    const noEndpoint = (local: boolean | undefined) => (local && policy?.anyReady ? 'drop' : `goto ${NFT_NAMES.reject}`);
+
     const affinity = state.affinityTimeoutSeconds;
-    const serviceRules: string[] = [
-      // Locally generated traffic to a cluster IP on lo has a loopback source, which must not
-      // leave the host: masqueraded when the chosen endpoint is reached over another link.
-      `ip saddr 127.0.0.0/8 jump ${NFT_NAMES.markForMasquerade}`,
-    ];
-    const endpointChains: string[] = [];
-    for (const endpoint of endpoints) {
+    const endpointChains = new Map<string, string>();
+    for (const endpoint of [...clusterEndpoints, ...externalEndpoints]) {
       const endpointBase = endpointChainBase(state, endpoint);
       const endpointChain = `endpoint-${endpointBase}`;
+      if (objects.chains.has(endpointChain)) continue;
       const affinitySet = `affinity-${endpointBase}`;
-      endpointChains.push(endpointChain);
+      endpointChains.set(endpointKey(endpoint), endpointChain);
       const rules = [`ip saddr ${endpoint.ip} jump ${NFT_NAMES.markForMasquerade}`];
       if (affinity !== undefined) {
         objects.sets.set(affinitySet, `{ type ipv4_addr; flags dynamic,timeout; timeout ${affinity}s; }`);
-        serviceRules.push(`ip saddr @${affinitySet} goto ${endpointChain}`);
         rules.push(`update @${affinitySet} { ip saddr }`);
       }
       rules.push(`meta l4proto ${protocol} dnat to ${endpoint.ip}:${endpoint.port}`);
       objects.chains.set(endpointChain, rules);
     }
-    serviceRules.push(`numgen random mod ${endpointChains.length} vmap { ${endpointChains.map((chain, i) => `${i} : goto ${chain}`).join(', ')} }`);
-    objects.chains.set(serviceChain, serviceRules);
+    /** Rules that send a packet to one of `endpoints` (non-empty): the client's sticky one, or a random one. */
+    const choose = (endpoints: readonly ServiceEndpoint[]): string[] => {
+      const chains = endpoints.map((endpoint) => endpointChains.get(endpointKey(endpoint))!);
+      const rules = affinity === undefined ? [] : chains.map((chain) => `ip saddr @${chain.replace(/^endpoint-/, 'affinity-')} goto ${chain}`);
+      rules.push(`numgen random mod ${chains.length} vmap { ${chains.map((chain, i) => `${i} : goto ${chain}`).join(', ')} }`);
+      return rules;
+    };
+
+    if (clusterEndpoints.length) {
+      addElement(NFT_NAMES.serviceIPs, clusterKey, `goto ${serviceChain}`);
+      objects.chains.set(serviceChain, [
+        // Locally generated traffic to a cluster IP on lo has a loopback source, which must not
+        // leave the host: masqueraded when the chosen endpoint is reached over another link.
+        `ip saddr 127.0.0.0/8 jump ${NFT_NAMES.markForMasquerade}`,
+        ...choose(clusterEndpoints),
+      ]);
+    } else addElement(NFT_NAMES.noEndpointServices, clusterKey, noEndpoint(policy?.internal));
+
+    if (!nodePortKey && !extraKeys.length) continue;
+    let externalRules: string[] | undefined;
+    if (policy?.external) {
+      // externalTrafficPolicy Local: the endpoints are on this node, so the client's address is
+      // kept (no masquerade). Traffic from this node itself is cluster traffic, as in kube-proxy.
+      const fromHere = clusterEndpoints.length ? [`fib saddr type local jump ${NFT_NAMES.markForMasquerade}`, `fib saddr type local goto ${serviceChain}`] : [];
+      if (externalEndpoints.length) externalRules = [...fromHere, ...choose(externalEndpoints)];
+      else if (fromHere.length) externalRules = [...fromHere, 'drop'];
+    } else if (externalEndpoints.length) {
+      // Node port (and external address) traffic may come from another host and go to an
+      // endpoint on a third: its replies must come back through this host to be un-DNATed.
+      externalRules =
+        externalEndpoints === clusterEndpoints
+          ? [`jump ${NFT_NAMES.markForMasquerade}`, `goto ${serviceChain}`]
+          : [`jump ${NFT_NAMES.markForMasquerade}`, ...choose(externalEndpoints)];
+    }
+    if (externalRules) {
+      objects.chains.set(externalChain, externalRules);
+      if (nodePortKey) addElement(NFT_NAMES.serviceNodePorts, nodePortKey, `goto ${externalChain}`);
+      for (const key of extraKeys) addElement(NFT_NAMES.serviceIPs, key, `goto ${externalChain}`);
+    } else {
+      if (nodePortKey) addElement(NFT_NAMES.noEndpointNodePorts, nodePortKey, noEndpoint(policy?.external));
+      for (const key of extraKeys) addElement(NFT_NAMES.noEndpointServices, key, noEndpoint(policy?.external));
+    }
   }
   return objects;
 }

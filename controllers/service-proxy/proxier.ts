@@ -26,6 +26,13 @@ export const PROXY_MODES: readonly ProxyMode[] = ['userspace', 'nftables'];
 export const ServiceProxier: unique symbol = Symbol.for('keelson.ServiceProxier') as never;
 
 /**
+ * The injection token of the names of the nodes the service proxy serves (a `readonly string[]`):
+ * their endpoints are the local ones of `Local` traffic policies. Unbound: unknown, and every
+ * policy acts as `Cluster`.
+ */
+export const ProxyNodeNames: unique symbol = Symbol.for('keelson.ProxyNodeNames') as never;
+
+/**
  * Forwarding for Service ports, fed with the desired state (level-triggered: each call carries
  * everything about one Service, never a delta).
  */

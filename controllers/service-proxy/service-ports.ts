@@ -9,6 +9,12 @@
  * a Service port's endpoints are the ready addresses (`subsets[].addresses`, never
  * `notReadyAddresses`) of the Endpoints subsets, each with the subset port whose *name* (and
  * protocol) matches the Service port's; `SCTP` is not proxied (Node.js has no SCTP sockets).
+ *
+ * Traffic policies, when the proxy knows which nodes are its own: `internalTrafficPolicy: Local`
+ * sends cluster IP traffic to the endpoints on those nodes only (`nodeName` of the address);
+ * `externalTrafficPolicy: Local` does the same for node port, external IP, load-balancer and VIP
+ * traffic (which then keeps its client address in the nftables mode). A Service with ready
+ * endpoints but none local drops such traffic; one with no ready endpoints at all refuses it.
  */
 import type { Endpoints, Service, ServicePort } from '../../lib/index.js';
 
@@ -44,10 +50,33 @@ export interface ServicePortState {
    * names the Service. Sorted, no duplicates; absent when none.
    */
   extraAddresses?: string[];
-  /** The ready endpoints, sorted by address then port, without duplicates. */
+  /**
+   * The ready endpoints for cluster IP traffic, sorted by address then port, without duplicates
+   * (only this node's with `internalTrafficPolicy: Local`; see {@link local}).
+   */
   endpoints: ServiceEndpoint[];
+  /**
+   * The endpoints for external traffic (node port, external IPs, load-balancer IPs, VIPs) when a
+   * traffic policy is `Local`; absent: the same as {@link endpoints}.
+   */
+  externalEndpoints?: ServiceEndpoint[];
+  /** Set when a traffic policy is `Local` (and the proxy knows its nodes); absent: both `Cluster`. */
+  local?: LocalTrafficPolicy;
   /** Set for `sessionAffinity: ClientIP`: how long a client IP sticks to its endpoint, in seconds. */
   affinityTimeoutSeconds?: number;
+}
+
+/** Which traffic goes to this node's endpoints only (see {@link ServicePortState.local}). */
+export interface LocalTrafficPolicy {
+  /** `internalTrafficPolicy: Local`: cluster IP traffic. */
+  internal: boolean;
+  /** `externalTrafficPolicy: Local`: external traffic, whose client address is kept (nftables). */
+  external: boolean;
+  /**
+   * Whether the Service port has ready endpoints anywhere: traffic a policy leaves without a
+   * local endpoint is then dropped, as kube-proxy does, rather than refused.
+   */
+  anyReady: boolean;
 }
 
 /** The key of an endpoint, `ip:port`. */
@@ -73,8 +102,11 @@ export function proxiedClusterIP(service: Service): string | undefined {
   return ip && ip !== 'None' ? ip : undefined;
 }
 
-/** The ready endpoints of one Service port in `endpoints` (see the file header for the rules). */
-export function endpointsFor(port: ServicePort, endpoints: Endpoints | undefined): ServiceEndpoint[] {
+/**
+ * The ready endpoints of one Service port in `endpoints` (see the file header for the rules);
+ * with `onNodes`, only the addresses whose `nodeName` is one of them.
+ */
+export function endpointsFor(port: ServicePort, endpoints: Endpoints | undefined, onNodes?: ReadonlySet<string>): ServiceEndpoint[] {
   const name = port.name ?? '';
   const protocol = port.protocol ?? 'TCP';
   const found = new Map<string, ServiceEndpoint>();
@@ -82,6 +114,7 @@ export function endpointsFor(port: ServicePort, endpoints: Endpoints | undefined
     const target = subset.ports?.find((p) => (p.name ?? '') === name && (p.protocol ?? 'TCP') === protocol);
     if (!target) continue;
     for (const address of subset.addresses ?? []) {
+      if (onNodes && !(address.nodeName && onNodes.has(address.nodeName))) continue;
       const endpoint = { ip: address.ip, port: target.port };
       found.set(endpointKey(endpoint), endpoint);
     }
@@ -109,8 +142,15 @@ export function externalAddressesOf(service: Service): string[] {
  * endpoints, so new connections are refused). Empty for Services that are not proxied.
  * Besides the cluster IP, each Service port is served on the Service's external addresses
  * ({@link externalAddressesOf}) and on `extraAddresses` (the VIPs held here for the Service).
+ * `localNodes` are the nodes this proxy serves, for `Local` traffic policies (absent: unknown,
+ * so every policy acts as `Cluster`).
  */
-export function servicePortsOf(service: Service, endpoints: Endpoints | undefined, extraAddresses: Iterable<string> = []): ServicePortState[] {
+export function servicePortsOf(
+  service: Service,
+  endpoints: Endpoints | undefined,
+  extraAddresses: Iterable<string> = [],
+  localNodes?: ReadonlySet<string>,
+): ServicePortState[] {
   const clusterIP = proxiedClusterIP(service);
   if (!clusterIP) return [];
   const key = serviceKey(service.metadata?.namespace ?? '', service.metadata?.name ?? '');
@@ -119,10 +159,14 @@ export function servicePortsOf(service: Service, endpoints: Endpoints | undefine
     spec.sessionAffinity === 'ClientIP' ? spec.sessionAffinityConfig?.clientIP?.timeoutSeconds || DEFAULT_AFFINITY_TIMEOUT_SECONDS : undefined;
   const exposesNodePorts = spec.type === 'NodePort' || spec.type === 'LoadBalancer';
   const extra = [...new Set([...externalAddressesOf(service), ...extraAddresses])].filter((a) => a !== clusterIP).sort();
+  const internalLocal = localNodes !== undefined && spec.internalTrafficPolicy === 'Local';
+  const externalLocal = localNodes !== undefined && spec.externalTrafficPolicy === 'Local';
   const states: ServicePortState[] = [];
   for (const port of spec.ports ?? []) {
     const protocol = port.protocol ?? 'TCP';
     if (protocol !== 'TCP' && protocol !== 'UDP') continue;
+    const ready = endpointsFor(port, endpoints);
+    const local = internalLocal || externalLocal ? endpointsFor(port, endpoints, localNodes) : ready;
     states.push({
       name: servicePortName(key, port),
       service: key,
@@ -131,7 +175,10 @@ export function servicePortsOf(service: Service, endpoints: Endpoints | undefine
       port: port.port,
       ...(exposesNodePorts && port.nodePort ? { nodePort: port.nodePort } : {}),
       ...(extra.length ? { extraAddresses: [...extra] } : {}),
-      endpoints: endpointsFor(port, endpoints),
+      endpoints: internalLocal ? local : ready,
+      ...(internalLocal || externalLocal
+        ? { externalEndpoints: externalLocal ? local : ready, local: { internal: internalLocal, external: externalLocal, anyReady: ready.length > 0 } }
+        : {}),
       ...(affinityTimeoutSeconds !== undefined ? { affinityTimeoutSeconds } : {}),
     });
   }

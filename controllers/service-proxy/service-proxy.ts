@@ -17,7 +17,7 @@
  */
 import { createLogger, Manager, Metrics, systemClock, type Client, type Clock, type Logger } from '../../lib/index.js';
 import { SERVICE_PROXY_CONTROLLER, ServiceProxyController } from './controller.js';
-import { createProxier, ServiceProxier, type ModeOptions, type Proxier, type ProxyMode } from './proxier.js';
+import { createProxier, ProxyNodeNames, ServiceProxier, type ModeOptions, type Proxier, type ProxyMode } from './proxier.js';
 import type { UserspaceProxierOptions } from './userspace-proxier.js';
 
 /** Every setting of a {@link ServiceProxy}, with its default. */
@@ -26,6 +26,11 @@ export interface ServiceProxyOptions {
   client: Client;
   /** Node addresses node ports are served on (`127.1.0.N`; none: cluster IPs only). */
   nodeAddresses?: readonly string[];
+  /**
+   * The names of the nodes this proxy serves, whose endpoints are the local ones of `Local`
+   * traffic policies (absent: unknown, and every policy acts as `Cluster`).
+   */
+  nodeNames?: readonly string[];
   /** The proxy mode (default `userspace`). */
   mode?: ProxyMode;
   /** A proxier to feed instead of the mode's (tests, or a mode of your own). */
@@ -66,6 +71,7 @@ export class ServiceProxy {
       });
     this.manager = new Manager({ client: options.client, name: 'kube-proxy', clock, logger, metrics, leaderElection: false, gracefulShutdownTimeoutMs: 5000 });
     this.manager.container.bind(ServiceProxier).toConstantValue(this.proxier);
+    if (options.nodeNames) this.manager.container.bind(ProxyNodeNames).toConstantValue(options.nodeNames);
     this.manager.add(ServiceProxyController);
     this.controller = this.manager.container.get(ServiceProxyController);
   }

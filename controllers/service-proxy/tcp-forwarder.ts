@@ -16,6 +16,7 @@
 import { connect, createServer, type OnReadOpts, type Socket } from 'node:net';
 import { Forwarder, formatAddress, type Flow, type ListenAddress } from './forwarder.js';
 import type { OpenSocket } from './listener.js';
+import type { RoundRobinBalancer } from './load-balancer.js';
 import { adoptWithOnread, Forwarding } from './relay.js';
 import type { ServiceEndpoint } from './service-ports.js';
 
@@ -34,7 +35,8 @@ export class TcpForwarder extends Forwarder {
   protected openListener(address: ListenAddress): OpenSocket {
     return () =>
       new Promise((resolve, reject) => {
-        const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => this.accept(socket));
+        const external = address.external === true;
+        const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => this.accept(socket, external));
         server.once('error', reject);
         server.listen({ host: address.host, port: address.port, reusePort: this.context.reusePort }, () => {
           server.off('error', reject);
@@ -45,28 +47,29 @@ export class TcpForwarder extends Forwarder {
       });
   }
 
-  private accept(client: Socket): void {
+  private accept(client: Socket, external: boolean): void {
     client.on('error', () => undefined); // until the connection is spliced, a client error only ends it
     const counter = this.context.metrics.connections;
-    if (this.closed || this.balancer.size === 0) {
+    const balancer = this.balancerFor(external);
+    if (this.closed || balancer.size === 0) {
       counter.labels({ protocol: 'TCP', result: 'no_endpoints' }).inc();
       reset(client);
       return;
     }
-    void this.connectClient(client).catch((err: unknown) => {
+    void this.connectClient(client, balancer).catch((err: unknown) => {
       this.logger.error({ err }, 'proxying a connection failed');
       reset(client);
     });
   }
 
-  private async connectClient(client: Socket): Promise<void> {
+  private async connectClient(client: Socket, balancer: RoundRobinBalancer): Promise<void> {
     // Only affinity needs the client's address (a getpeername() per connection otherwise).
-    const clientIP = this.balancer.sticky ? (client.remoteAddress ?? '') : '';
+    const clientIP = balancer.sticky ? (client.remoteAddress ?? '') : '';
     const timeouts = this.context.connectTimeoutsMs;
     /** The endpoint's bytes to the client (its `onread` goes to whichever dial succeeds). */
     const toClient = new Forwarding();
     for (let attempt = 0; attempt < timeouts.length; attempt++) {
-      const chosen = this.balancer.next(clientIP, attempt > 0);
+      const chosen = balancer.next(clientIP, attempt > 0);
       if (!chosen || this.closed) break;
       let backend: Socket;
       try {
@@ -85,7 +88,7 @@ export class TcpForwarder extends Forwarder {
       this.splice(client, backend, chosen.key, toClient);
       return;
     }
-    this.context.metrics.connections.labels({ protocol: 'TCP', result: this.balancer.size ? 'dial_failed' : 'no_endpoints' }).inc();
+    this.context.metrics.connections.labels({ protocol: 'TCP', result: balancer.size ? 'dial_failed' : 'no_endpoints' }).inc();
     this.logger.debug({ client: clientIP }, 'no endpoint accepted the connection; resetting the client');
     reset(client);
   }

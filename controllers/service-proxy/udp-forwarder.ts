@@ -32,7 +32,8 @@ export class UdpForwarder extends Forwarder {
           socket.off('error', reject);
           const where = formatAddress(address.host, address.port);
           socket.on('error', (err) => this.logger.warn({ err, address: where }, 'service proxy UDP socket failed'));
-          socket.on('message', (datagram, client) => this.receive(socket, where, datagram, client));
+          const external = address.external === true;
+          socket.on('message', (datagram, client) => this.receive(socket, where, external, datagram, client));
           resolve(() => socket.close());
         });
       });
@@ -43,11 +44,11 @@ export class UdpForwarder extends Forwarder {
     return this.sessions.size;
   }
 
-  private receive(listener: Socket, where: string, datagram: Buffer, client: RemoteInfo): void {
+  private receive(listener: Socket, where: string, external: boolean, datagram: Buffer, client: RemoteInfo): void {
     const key = `${where}|${formatAddress(client.address, client.port)}`;
     let session = this.sessions.get(key);
     if (!session) {
-      const chosen = this.closed ? undefined : this.balancer.next(client.address);
+      const chosen = this.closed ? undefined : this.balancerFor(external).next(client.address);
       if (!chosen) {
         this.context.metrics.connections.labels({ protocol: 'UDP', result: 'no_endpoints' }).inc();
         return;

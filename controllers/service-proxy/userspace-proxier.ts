@@ -139,8 +139,8 @@ export class UserspaceProxier implements Proxier {
   /** Where a Service port listens: its cluster IP, its extra addresses (VIPs) and, with a node port, the node addresses. */
   private listenAddresses(state: ServicePortState): ListenAddress[] {
     const addresses: ListenAddress[] = [{ host: state.clusterIP, port: state.port }];
-    for (const host of state.extraAddresses ?? []) addresses.push({ host, port: state.port });
-    if (state.nodePort) for (const host of this.nodeAddresses) addresses.push({ host, port: state.nodePort });
+    for (const host of state.extraAddresses ?? []) addresses.push({ host, port: state.port, external: true });
+    if (state.nodePort) for (const host of this.nodeAddresses) addresses.push({ host, port: state.nodePort, external: true });
     return addresses;
   }
 

@@ -114,6 +114,36 @@ describe('nftables ruleset (service proxy, nftables mode)', () => {
       expect(staleChains).to.deep.equal([`external-${base}`]);
     });
 
+    it('externalTrafficPolicy Local: the external chain keeps the client address, sends this node\'s own traffic to the cluster chain, and picks among the local endpoints', () => {
+      const state = web([A, B], { nodePort: 30080, externalEndpoints: [B], local: { internal: false, external: true, anyReady: true } });
+      const objects = servicePortObjects([state]);
+      const base = servicePortChainBase(state);
+      const epB = `endpoint-${endpointChainBase(state, B)}`;
+      expect(objects.chains.get(`external-${base}`)).to.deep.equal([
+        'fib saddr type local jump mark-for-masquerade',
+        `fib saddr type local goto service-${base}`,
+        `numgen random mod 1 vmap { 0 : goto ${epB} }`,
+      ]);
+      expect(objects.chains.get(`service-${base}`)!.at(-1)).to.match(/^numgen random mod 2 /);
+      // No local endpoint: this node's own traffic still reaches the cluster chain; the rest is dropped.
+      const none = servicePortObjects([web([A], { nodePort: 30080, externalEndpoints: [], local: { internal: false, external: true, anyReady: true } })]);
+      expect(none.chains.get(`external-${base}`)!.at(-1)).to.equal('drop');
+    });
+
+    it('internalTrafficPolicy Local: cluster traffic to the local endpoints only; none here while others have some: dropped, not refused', () => {
+      const state = web([B], { nodePort: 30080, externalEndpoints: [A, B], local: { internal: true, external: false, anyReady: true } });
+      const objects = servicePortObjects([state]);
+      const base = servicePortChainBase(state);
+      const [epA, epB] = [A, B].map((e) => `endpoint-${endpointChainBase(state, e)}`);
+      expect(objects.chains.get(`service-${base}`)!.at(-1)).to.equal(`numgen random mod 1 vmap { 0 : goto ${epB} }`);
+      // External traffic (policy Cluster) still goes everywhere, masqueraded.
+      expect(objects.chains.get(`external-${base}`)).to.deep.equal(['jump mark-for-masquerade', `numgen random mod 2 vmap { 0 : goto ${epA}, 1 : goto ${epB} }`]);
+      const noLocal = servicePortObjects([web([], { externalEndpoints: [A], local: { internal: true, external: false, anyReady: true } })]);
+      expect(noLocal.elements.get('no-endpoint-services 127.96.0.10 . tcp . 80')?.value).to.equal('drop');
+      const noneAtAll = servicePortObjects([web([], { externalEndpoints: [], local: { internal: true, external: false, anyReady: false } })]);
+      expect(noneAtAll.elements.get('no-endpoint-services 127.96.0.10 . tcp . 80')?.value).to.equal('goto reject-chain');
+    });
+
     it('skips (and reports) addresses that are not IPv4', () => {
       const skipped: string[] = [];
       const objects = servicePortObjects([web([{ ip: 'fd00::1', port: 80 }, A]), web([A], { clusterIP: 'fd00::10', name: 'default/web:v6' })], skipped);

@@ -22,6 +22,7 @@ import { systemClock, type Clock } from '../../lib/util/clock.js';
 import {
   DEFAULT_AFFINITY_TIMEOUT_SECONDS,
   sameBinding,
+  ProxyNodeNames,
   ServiceProxier,
   ServiceProxy,
   ServiceProxyController,
@@ -271,6 +272,29 @@ describe('service proxy: desired state from Service and Endpoints', () => {
     expect(servicePortsOf(clusterIPOnly, undefined)[0]!.extraAddresses).to.deep.equal(['127.200.0.20']);
   });
 
+  it('applies Local traffic policies with the nodes the proxy serves: local endpoints for that traffic only', () => {
+    const subsets: EndpointSubset[] = [
+      { addresses: [{ ip: '127.64.0.2', nodeName: 'node-1' }, { ip: '127.64.0.3', nodeName: 'node-2' }, { ip: '127.64.0.4' }], ports: [{ name: 'http', port: 8080 }] },
+    ];
+    const all = [{ ip: '127.64.0.2', port: 8080 }, { ip: '127.64.0.3', port: 8080 }, { ip: '127.64.0.4', port: 8080 }];
+    const here = new Set(['node-1']);
+    const internal = servicePortsOf(service({ internalTrafficPolicy: 'Local' }), endpoints(subsets), [], here)[0]!;
+    expect(internal.endpoints).to.deep.equal([{ ip: '127.64.0.2', port: 8080 }]);
+    expect(internal.externalEndpoints).to.deep.equal(all);
+    expect(internal.local).to.deep.equal({ internal: true, external: false, anyReady: true });
+    const external = servicePortsOf(service({ type: 'NodePort', externalTrafficPolicy: 'Local', ports: [{ name: 'http', port: 80, nodePort: 30080 }] }), endpoints(subsets), [], here)[0]!;
+    expect(external.endpoints).to.deep.equal(all);
+    expect(external.externalEndpoints).to.deep.equal([{ ip: '127.64.0.2', port: 8080 }]);
+    expect(external.local).to.deep.equal({ internal: false, external: true, anyReady: true });
+    // None here: an empty set, but the Service has endpoints elsewhere (traffic is dropped, not refused).
+    expect(servicePortsOf(service({ internalTrafficPolicy: 'Local' }), endpoints(subsets), [], new Set(['node-9']))[0]).to.deep.include({ endpoints: [], local: { internal: true, external: false, anyReady: true } });
+    // Nodes unknown, or policies Cluster: every ready endpoint, no policy carried.
+    const unknown = servicePortsOf(service({ internalTrafficPolicy: 'Local' }), endpoints(subsets))[0]!;
+    expect(unknown.endpoints).to.deep.equal(all);
+    expect(unknown).to.not.have.any.keys('externalEndpoints', 'local');
+    expect(servicePortsOf(service({ internalTrafficPolicy: 'Cluster' }), endpoints(subsets), [], here)[0]).to.not.have.any.keys('externalEndpoints', 'local');
+  });
+
   it('proxies nothing for headless, ExternalName and SCTP', () => {
     expect(servicePortsOf(service({ clusterIP: 'None' }), undefined)).to.deep.equal([]);
     expect(servicePortsOf(service({ type: 'ExternalName', externalName: 'example.com', clusterIP: '' }), undefined)).to.deep.equal([]);
@@ -450,6 +474,34 @@ describe('service proxy: the userspace proxier', function () {
     expect(await whoAnswers(ip, 8080)).to.be.oneOf(['a', 'b']);
   });
 
+  it('Local traffic policies: cluster IP traffic to every endpoint and node port traffic to the local one (external Local), or the reverse (internal Local)', async () => {
+    const local = await tcpBackend(randomAddress(), 'local');
+    const remote = await tcpBackend(randomAddress(), 'remote');
+    const nodeAddress = randomAddress();
+    const proxy = proxier({ nodeAddresses: [nodeAddress] });
+    const ip = randomAddress();
+    const both = [local.endpoint, remote.endpoint];
+    const external = portState(ip, 8080, both, { nodePort: 30080, externalEndpoints: [local.endpoint], local: { internal: false, external: true, anyReady: true } });
+    await proxy.syncService('default/svc', [external]);
+    const viaCluster = new Set<string>();
+    for (let i = 0; i < 6; i++) viaCluster.add(await whoAnswers(ip, 8080));
+    expect(viaCluster).to.deep.equal(new Set(['local', 'remote']));
+    for (let i = 0; i < 4; i++) expect(await whoAnswers(nodeAddress, 30080)).to.equal('local');
+
+    // internal Local, external Cluster: the reverse (same sockets, new endpoint sets).
+    await proxy.syncService('default/svc', [{ ...external, endpoints: [local.endpoint], externalEndpoints: both, local: { internal: true, external: false, anyReady: true } }]);
+    for (let i = 0; i < 4; i++) expect(await whoAnswers(ip, 8080)).to.equal('local');
+    const viaNodePort = new Set<string>();
+    for (let i = 0; i < 6; i++) viaNodePort.add(await whoAnswers(nodeAddress, 30080));
+    expect(viaNodePort).to.deep.equal(new Set(['local', 'remote']));
+
+    // No local endpoint for cluster traffic: those connections are closed at once (the userspace
+    // proxy cannot drop a connection it accepted); node port traffic is still served.
+    await proxy.syncService('default/svc', [{ ...external, endpoints: [], externalEndpoints: both, local: { internal: true, external: false, anyReady: true } }]);
+    expect(await outcome(ip, 8080)).to.be.oneOf(['ECONNRESET', 'EPIPE', 'empty']);
+    expect(await whoAnswers(nodeAddress, 30080)).to.be.oneOf(['local', 'remote']);
+  });
+
   it('serves a node port on every node address', async () => {
     const a = await tcpBackend(randomAddress(), 'a');
     const nodes = [randomAddress(), randomAddress()];
@@ -529,10 +581,17 @@ describe('service proxy: the controller under a manager', function () {
   /** A random free-looking cluster IP in the store's static band (127.96.0.0/24). */
   const clusterIP = () => `127.96.0.${Math.floor(Math.random() * 200) + 20}`;
 
-  async function start(clock: Clock = systemClock): Promise<{ env: TestEnv; proxy: UserspaceProxier; metrics: Metrics }> {
+  async function start(clock: Clock = systemClock, nodeNames?: string[]): Promise<{ env: TestEnv; proxy: UserspaceProxier; metrics: Metrics }> {
     const metrics = new Metrics();
     const proxy = new UserspaceProxier({ nodeAddresses: [], clock, logger: silentLogger(), metrics });
-    const env = await TestEnv.start({ metrics, controllers: [ServiceProxyController], configure: (c) => c.bind(ServiceProxier).toConstantValue(proxy) });
+    const env = await TestEnv.start({
+      metrics,
+      controllers: [ServiceProxyController],
+      configure: (c) => {
+        c.bind(ServiceProxier).toConstantValue(proxy);
+        if (nodeNames) c.bind(ProxyNodeNames).toConstantValue(nodeNames);
+      },
+    });
     cleanups.push(async () => {
       await env.stop();
       await proxy.stop();
@@ -642,6 +701,22 @@ describe('service proxy: the controller under a manager', function () {
     await waitFor(async () => (await outcome(external, 8080)) === 'ECONNREFUSED', { timeoutMs: 5000, what: 'the external IP to stop answering' });
     expect(await outcome(ip, 8080)).to.equal('a:end');
     expect(await outcome(ingress, 8080)).to.equal('a:end');
+  });
+
+  it('with the names of its nodes bound (ProxyNodeNames), applies internalTrafficPolicy Local from the Endpoints\' nodeName', async () => {
+    const { env, proxy } = await start(systemClock, ['node-1']);
+    const here = await tcpBackend(randomAddress(), 'here');
+    const there = await tcpBackend(randomAddress(), 'there');
+    const ip = clusterIP();
+    await env.client.create<Service>({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'loc', namespace: NS }, spec: { clusterIP: ip, internalTrafficPolicy: 'Local', ports: [{ name: 'http', port: 8080 }] } });
+    await env.client.create<Endpoints>({
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { name: 'loc', namespace: NS },
+      subsets: [{ addresses: [{ ip: here.endpoint.ip, nodeName: 'node-1' }, { ip: there.endpoint.ip, nodeName: 'node-2' }], ports: [{ name: 'http', port: here.endpoint.port }] }],
+    });
+    await waitFor(() => proxy.forwarder('default/loc:http')?.state.local?.anyReady, { timeoutMs: 5000, what: 'the proxy to take the Endpoints' });
+    expect(proxy.forwarder('default/loc:http')!.state.endpoints).to.deep.equal([{ ip: here.endpoint.ip, port: here.endpoint.port }]);
   });
 
   it('re-binds when the Service port changes, and rejects while the Endpoints are empty', async () => {

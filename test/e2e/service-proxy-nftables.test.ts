@@ -32,7 +32,7 @@ import {
   type ServiceEndpoint,
   type ServicePortState,
 } from '../../controllers/service-proxy/index.js';
-import { execIn, ip, isRoot, sweepLabs, VipLab, type LabHost } from '../harness/netns.js';
+import { CLIENT_ADDRESS, execIn, ip, isRoot, sweepLabs, VipLab, type LabHost } from '../harness/netns.js';
 import { waitFor } from '../harness/wait.js';
 
 const PREFIX = 'knft';
@@ -41,12 +41,16 @@ const UDP_PORT = 5353;
 const LOOPBACK_POD = '127.64.0.5';
 const ROUTE_LOCALNET = '/proc/sys/net/ipv4/conf/all/route_localnet';
 
+/** The TCP port where a backend answers with the client address it sees (`name@address`). */
+const WHO_PORT = 8081;
+
 /** Each backend answers every TCP connection and UDP datagram with its name. */
 const BACKEND_SCRIPT = `
   const net = require('node:net'), dgram = require('node:dgram');
   const [name, host] = process.argv.slice(1);
-  let ready = 0; const up = () => { if (++ready === 2) process.stdout.write('ready\\n'); };
+  let ready = 0; const up = () => { if (++ready === 3) process.stdout.write('ready\\n'); };
   net.createServer((s) => { s.on('error', () => {}); s.end(name + '\\n'); }).listen(${TCP_PORT}, host, up);
+  net.createServer((s) => { s.on('error', () => {}); s.end(name + '@' + s.remoteAddress + '\\n'); }).listen(${WHO_PORT}, host, up);
   const u = dgram.createSocket('udp4');
   u.on('message', (m, r) => u.send(name + '\\n', r.port, r.address));
   u.bind(${UDP_PORT}, host, up);`;
@@ -312,6 +316,30 @@ describe('service proxy, nftables mode, in network namespaces (root)', function 
     expect(json).to.not.include('default/old');
     expect(await probe(node.ns, 'tcp', '127.96.0.19', 80, 1)).to.deep.equal(['h3']);
     expect(await probe(node.ns, 'tcp', '127.96.0.18', 80, 1)).to.deep.equal(['-ECONNREFUSED']);
+  });
+
+  it('traffic policies Local: external traffic to the endpoints on this node only, with the client address kept; cluster traffic to local endpoints only, dropped when there is none', async () => {
+    const here = (port: number) => ({ ip: LOOPBACK_POD, port });
+    const remote = (port: number) => ({ ip: backends[0]!.address, port });
+    const externalLocal = (name: string, clusterIP: string, port: number, nodePort: number) =>
+      servicePort(name, clusterIP, [here(port), remote(port)], { nodePort, externalEndpoints: [here(port)], local: { internal: false, external: true, anyReady: true } });
+    await proxier!.syncService('default/ext-local', [externalLocal('ext-local', '127.96.0.21', TCP_PORT, 30086)]);
+    await proxier!.syncService('default/who', [externalLocal('who', '127.96.0.22', WHO_PORT, 30087)]);
+    // From another host: only the endpoint on this node, which sees the client's own address.
+    expect(new Set(await probe(lab!.clientNs, 'tcp', node.address, 30086, 10))).to.deep.equal(new Set(['lo-pod']));
+    const client = (await probe(lab!.clientNs, 'tcp', node.address, 30087, 1))[0]!;
+    expect(client).to.equal(`lo-pod@${CLIENT_ADDRESS}`);
+    // Cluster traffic (policy Cluster) and the node's own traffic to its node port go everywhere.
+    expect(new Set(await probe(node.ns, 'tcp', '127.96.0.21', 80, 20))).to.deep.equal(new Set(['lo-pod', 'h2']));
+    expect(new Set(await probe(node.ns, 'tcp', node.address, 30086, 20))).to.deep.equal(new Set(['lo-pod', 'h2']));
+
+    // internalTrafficPolicy Local: cluster traffic to the local endpoint only; none here → dropped.
+    const internal = (endpoints: ServiceEndpoint[]) =>
+      servicePort('int-local', '127.96.0.23', endpoints, { externalEndpoints: [here(TCP_PORT), remote(TCP_PORT)], local: { internal: true, external: false, anyReady: true } });
+    await proxier!.syncService('default/int-local', [internal([here(TCP_PORT)])]);
+    expect(new Set(await probe(node.ns, 'tcp', '127.96.0.23', 80, 10))).to.deep.equal(new Set(['lo-pod']));
+    await proxier!.syncService('default/int-local', [internal([])]);
+    expect(await probe(node.ns, 'tcp', '127.96.0.23', 80, 1)).to.deep.equal(['-TIMEOUT']);
   });
 
   it('two agents on one host: each proxier owns its table; both serve a Service, node ports on their own addresses, and one stopping leaves the other serving', async () => {
