@@ -371,22 +371,29 @@ export class NftablesProxier implements Proxier {
 export function staleUdpFlows(before: readonly ServicePortState[], after: readonly ServicePortState[]): string[][] {
   const filters: string[][] = [];
   const key = (e: { ip: string; port: number }) => `${e.ip}:${e.port}`;
+  /** The endpoints node port traffic goes to (other than the cluster IP's with a Local traffic policy). */
+  const external = (state: ServicePortState) => state.externalEndpoints ?? state.endpoints;
+  const samePort = (a: ServicePortState, b: ServicePortState) => b.name === a.name && b.protocol === 'UDP' && b.clusterIP === a.clusterIP && b.port === a.port;
   for (const old of before) {
     if (old.protocol !== 'UDP') continue;
-    const now = after.find((p) => p.name === old.name && p.protocol === 'UDP' && p.clusterIP === old.clusterIP && p.port === old.port);
+    const now = after.find((p) => samePort(old, p));
     const kept = new Set((now?.endpoints ?? []).map(key));
     for (const endpoint of old.endpoints) {
-      if (kept.has(key(endpoint)) && (now?.nodePort ?? 0) === (old.nodePort ?? 0)) continue;
-      filters.push(['-p', 'udp', '--orig-dst', old.clusterIP, '--dst-nat', endpoint.ip]);
-      if (old.nodePort) filters.push(['-p', 'udp', '--orig-port-dst', String(old.nodePort), '--dst-nat', endpoint.ip]);
+      if (!kept.has(key(endpoint))) filters.push(['-p', 'udp', '--orig-dst', old.clusterIP, '--dst-nat', endpoint.ip]);
+    }
+    if (!old.nodePort) continue;
+    const keptExternal = new Set(now && now.nodePort === old.nodePort ? external(now).map(key) : []);
+    for (const endpoint of external(old)) {
+      if (!keptExternal.has(key(endpoint))) filters.push(['-p', 'udp', '--orig-port-dst', String(old.nodePort), '--dst-nat', endpoint.ip]);
     }
   }
   for (const now of after) {
-    if (now.protocol !== 'UDP' || now.endpoints.length === 0) continue;
-    const old = before.find((p) => p.name === now.name && p.protocol === 'UDP' && p.clusterIP === now.clusterIP && p.port === now.port);
-    if (old && old.endpoints.length > 0) continue;
-    filters.push(['-p', 'udp', '--orig-dst', now.clusterIP, '--orig-port-dst', String(now.port)]);
-    if (now.nodePort) filters.push(['-p', 'udp', '--orig-port-dst', String(now.nodePort)]);
+    if (now.protocol !== 'UDP') continue;
+    const old = before.find((p) => samePort(now, p));
+    if (now.endpoints.length > 0 && !old?.endpoints.length) filters.push(['-p', 'udp', '--orig-dst', now.clusterIP, '--orig-port-dst', String(now.port)]);
+    if (now.nodePort && external(now).length > 0 && !(old && old.nodePort === now.nodePort && external(old).length > 0)) {
+      filters.push(['-p', 'udp', '--orig-port-dst', String(now.nodePort)]);
+    }
   }
   return filters;
 }

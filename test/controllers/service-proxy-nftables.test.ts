@@ -221,6 +221,17 @@ describe('nftables ruleset (service proxy, nftables mode)', () => {
       expect(staleUdpFlows([dns([])], [dns([A])])).to.deep.equal([['-p', 'udp', '--orig-dst', '127.96.0.10', '--orig-port-dst', '53']]);
     });
 
+    it('with a Local traffic policy, each kind of traffic by its own endpoints: node port flows to an endpoint that left the external set only', () => {
+      const local = { internal: false, external: true, anyReady: true };
+      expect(staleUdpFlows([dns([A, B], { nodePort: 30053, externalEndpoints: [A, B], local })], [dns([A, B], { nodePort: 30053, externalEndpoints: [B], local })])).to.deep.equal([
+        ['-p', 'udp', '--orig-port-dst', '30053', '--dst-nat', A.ip],
+      ]);
+      // A first local endpoint for node port traffic: every flow to the node port.
+      expect(staleUdpFlows([dns([A], { nodePort: 30053, externalEndpoints: [], local })], [dns([A], { nodePort: 30053, externalEndpoints: [A], local })])).to.deep.equal([
+        ['-p', 'udp', '--orig-port-dst', '30053'],
+      ]);
+    });
+
     it('nothing for TCP, or when the endpoints stay', () => {
       expect(staleUdpFlows([web([A, B])], [web([B])])).to.deep.equal([]);
       expect(staleUdpFlows([dns([A, B])], [dns([A, B, C])])).to.deep.equal([]);
