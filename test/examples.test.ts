@@ -73,7 +73,28 @@ describe('Examples', function () {
   });
 });
 
-describe('examples/vip-failover under keelson up --nodes 3', function () {
+/** One GET on a new connection: `hello from …`, or the error code (ECONNREFUSED once nothing listens). */
+function get(url: string): Promise<string> {
+  return new Promise<string>((resolveGet) => {
+    const req = request(url, { agent: false, headers: { connection: 'close' }, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolveGet(res.statusCode === 200 ? body : `HTTP ${res.statusCode}`));
+      res.on('error', (err: NodeJS.ErrnoException) => resolveGet(err.code ?? err.message));
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    req.on('error', (err: NodeJS.ErrnoException) => resolveGet(err.code ?? err.message));
+    req.end();
+  });
+}
+
+/** The hello manifest running the example server of this build (the manifest names dist/'s). */
+function helloOfThisBuild(marker: string): string {
+  return helloManifest(marker, 3).replace('dist/examples/http-server/server.js', `${relative(ROOT, DIST)}/examples/http-server/server.js`);
+}
+
+describe('examples/vip-failover and examples/services under keelson up --nodes 3', function () {
   this.timeout(90_000);
   let cluster: TestCluster;
   const address = '127.200.0.10';
@@ -109,23 +130,8 @@ describe('examples/vip-failover under keelson up --nodes 3', function () {
     this.timeout(120_000);
     const vipAddress = '127.200.0.20';
     const marker = `keelson-example-${randomUUID()}`;
-    /** One GET on a new connection: `hello from …`, or the error code (ECONNREFUSED once nothing listens). */
-    const get = (url: string) =>
-      new Promise<string>((resolveGet) => {
-        const req = request(url, { agent: false, headers: { connection: 'close' }, timeout: 5000 }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (body += chunk));
-          res.on('end', () => resolveGet(res.statusCode === 200 ? body : `HTTP ${res.statusCode}`));
-          res.on('error', (err: NodeJS.ErrnoException) => resolveGet(err.code ?? err.message));
-        });
-        req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
-        req.on('error', (err: NodeJS.ErrnoException) => resolveGet(err.code ?? err.message));
-        req.end();
-      });
     try {
-      // The pods run the example server of this build (the manifest names dist/'s).
-      await cluster.ok(['apply', '-f', '-'], helloManifest(marker, 3).replace('dist/examples/http-server/server.js', `${relative(ROOT, DIST)}/examples/http-server/server.js`));
+      await cluster.ok(['apply', '-f', '-'], helloOfThisBuild(marker));
       const pods = await readyHello(cluster, 3);
       const ips = pods.map((p) => p.status!.podIP!).sort();
       await waitFor(async () => JSON.stringify((await endpointIPs(cluster, 'hello')).ready) === JSON.stringify(ips), { timeoutMs: 20_000, what: 'the Endpoints to list the three pods' });
@@ -153,6 +159,38 @@ describe('examples/vip-failover under keelson up --nodes 3', function () {
       expect(await get(`http://${clusterIP}:80/`)).to.match(/^hello from /);
     } finally {
       await cluster.kubectl(['delete', 'virtualip', 'hello', '--ignore-not-found']);
+      await cluster.kubectl(['delete', '-f', '-', '--ignore-not-found'], helloManifest(marker, 3));
+      await waitFor(async () => (await cluster.client.list(Pod, { namespace: 'default', labelSelector: 'app=hello' })).items.length === 0, { timeoutMs: 30_000, what: 'the hello pods to go' });
+      await expectNoProcessesMentioning(marker);
+    }
+  });
+
+  it('serves the hello Service of exposed.yaml on a node port of every node and on its external IP', async function () {
+    this.timeout(120_000);
+    const marker = `keelson-example-${randomUUID()}`;
+    try {
+      await cluster.ok(['apply', '-f', '-'], helloOfThisBuild(marker));
+      const pods = await readyHello(cluster, 3);
+      await cluster.ok(['apply', '-f', join(ROOT, 'examples/services/exposed.yaml')]);
+      const nodePort = Number((await cluster.ok(['get', 'svc', 'hello-exposed', '-o', 'jsonpath={.spec.ports[0].nodePort}'])).trim());
+      expect(nodePort).to.be.within(30000, 32767);
+      const nodes = (await cluster.ok(['get', 'nodes', '-o', 'jsonpath={.items[*].status.addresses[?(@.type=="InternalIP")].address}'])).trim().split(/\s+/);
+      expect(nodes).to.have.length(3);
+      const names = new Set(pods.map((p) => p.metadata!.name!));
+      for (const url of [...nodes.map((node) => `http://${node}:${nodePort}/`), 'http://127.77.0.10:8080/']) {
+        const first = await waitFor(async () => {
+          const body = await get(url);
+          return body.startsWith('hello from ') ? body : undefined;
+        }, { timeoutMs: 20_000, intervalMs: 100, what: `${url} to answer` });
+        const served = new Set([/^hello from (\S+) /.exec(first)?.[1]]);
+        for (let i = 0; i < 5; i++) served.add(/^hello from (\S+) /.exec(await get(url))?.[1]);
+        expect([...served].every((name) => name && names.has(name)), `${url}: ${[...served].join(', ')}`).to.equal(true);
+        expect(served.size, `${url} spreads over the pods`).to.be.greaterThan(1);
+      }
+      await cluster.ok(['delete', '-f', join(ROOT, 'examples/services/exposed.yaml')]);
+      await waitFor(async () => (await get('http://127.77.0.10:8080/')) === 'ECONNREFUSED', { timeoutMs: 10_000, intervalMs: 50, what: 'the external IP to stop answering' });
+    } finally {
+      await cluster.kubectl(['delete', '-f', join(ROOT, 'examples/services/exposed.yaml'), '--ignore-not-found']);
       await cluster.kubectl(['delete', '-f', '-', '--ignore-not-found'], helloManifest(marker, 3));
       await waitFor(async () => (await cluster.client.list(Pod, { namespace: 'default', labelSelector: 'app=hello' })).items.length === 0, { timeoutMs: 30_000, what: 'the hello pods to go' });
       await expectNoProcessesMentioning(marker);
