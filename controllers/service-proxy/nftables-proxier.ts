@@ -24,8 +24,10 @@
  * they were DNATed to, so TCP connections to a removed endpoint drain by themselves. UDP has no
  * end of flow, so, as kube-proxy does, the proxier deletes the conntrack entries of UDP flows
  * DNATed to a removed endpoint, and of flows to a UDP Service port that just got its first
- * endpoint (recorded while it had none, they would bypass the new rules until they expire) —
- * with `conntrack -D` (Debian `conntrack`); without that program it warns once and carries on.
+ * endpoint (recorded while it had none, they would bypass the new rules until they expire), and
+ * after a full resync (a start, a restart, a failed transaction) of every UDP Service port with
+ * endpoints (what was recorded before could point anywhere) — with `conntrack -D` (Debian
+ * `conntrack`); without that program it warns once and carries on.
  *
  * Loopback: cluster IPs are on 127.96.0.0/12 and pods on 127.64.0.0/11 by default. Locally
  * generated traffic is DNATed in the output hook; sending 127/8 sources out of another link
@@ -259,7 +261,9 @@ export class NftablesProxier implements Proxier {
     const staleFlows: string[][] = [];
     for (const [service, objects] of next) {
       const ports = sent.get(service) ?? [];
-      if (!full) staleFlows.push(...staleUdpFlows(this.programmedPorts.get(service) ?? [], ports));
+      // After a full resync nothing is known of what was programmed (programmedPorts was just
+      // cleared): every UDP port with endpoints counts as new, and its recorded flows are deleted.
+      staleFlows.push(...staleUdpFlows(this.programmedPorts.get(service) ?? [], ports));
       if (objects.chains.size || objects.sets.size || objects.elements.size) this.programmed.set(service, objects);
       else this.programmed.delete(service);
       if (ports.length) this.programmedPorts.set(service, ports);

@@ -247,6 +247,17 @@ describe('service proxy, nftables mode, in network namespaces (root)', function 
     expect(await probe(lab!.clientNs, 'udp', node.address, 30054, 1, 40124)).to.deep.equal(['h3']);
   });
 
+  it('UDP after a restart: the new proxier deletes the flows recorded before (they could point anywhere), so a client socket reaches a current endpoint', async () => {
+    const dns = (host: LabHost) => [servicePort('dns2', '127.96.0.24', [udpEndpoint(host)], { protocol: 'UDP', port: 53 })];
+    const crashed = newProxier({ cleanupOnStop: false });
+    await crashed.syncService('default/dns2', dns(backends[0]!));
+    expect(await probe(node.ns, 'udp', '127.96.0.24', 53, 1, 40125)).to.deep.equal(['h2']);
+    await crashed.stop();
+    // The restarted proxier's first transaction rebuilds the table with another endpoint.
+    await proxier!.syncService('default/dns2', dns(backends[1]!));
+    expect(await probe(node.ns, 'udp', '127.96.0.24', 53, 1, 40125)).to.deep.equal(['h3']);
+  });
+
   it("NodePort: a client on another host reaches the Service on the node's address — a remote endpoint (masqueraded) and a loopback one (route_localnet)", async () => {
     const endpoints = [endpoint(backends[1]!), { ip: LOOPBACK_POD, port: TCP_PORT }];
     await proxier!.syncService('default/np', [servicePort('np', '127.96.0.13', endpoints, { nodePort: 30080 })]);
