@@ -56,6 +56,7 @@ export {
   ConfigMap,
   CustomResourceDefinition,
   Endpoints,
+  EndpointSlice,
   Event,
   Lease,
   Namespace,
@@ -80,6 +81,7 @@ export type {
 export { formatMicroTime, formatTimestamp } from './api/meta.js';
 export type * from './api/types/core.js';
 export type * from './api/types/coordination.js';
+export type * from './api/types/discovery.js';
 export type * from './api/types/apiextensions.js';
 export { apiVersionOf, defineResource, gvkOf, type KindRef, type ResourceInfo, type ResourceSpec } from './api/resources.js';
 

@@ -7,11 +7,12 @@
  *   - Namespace `spec.finalizers` (the namespace strategy);
  *   - Secret `stringData` merged into `data`, Node `podCIDR`/`podCIDRs` and Service
  *     `clusterIP`/`clusterIPs` kept in sync (kube's conversion and service strategy).
+ * EndpointSlice ports get kube's `name: ""` and `protocol: TCP`; its endpoint conditions stay unset.
  * ConfigMap, Event, Lease and Binding have no visible defaults (kube's empty ConfigMap `data` map
  * is omitted from JSON). Left out on purpose: service account and its token volume, default tolerations, IP and port
  * allocation (the registry's job).
  */
-import type { CustomResourceDefinition, Endpoints, Namespace, Node, Pod, ReplicationController, Secret, Service } from './kinds.js';
+import type { CustomResourceDefinition, Endpoints, EndpointSlice, Namespace, Node, Pod, ReplicationController, Secret, Service } from './kinds.js';
 import type { KubeObject } from './meta.js';
 import type { Container, HTTPGetAction, PodSpec, Probe, ResourceList, Volume } from './types/core.js';
 import { kindKey } from './kind-validation/index.js';
@@ -39,6 +40,8 @@ export function applyDefaults(obj: KubeObject): void {
       return defaultSecret(obj as Secret);
     case '/Endpoints':
       return defaultEndpoints(obj as Endpoints);
+    case 'discovery.k8s.io/EndpointSlice':
+      return defaultEndpointSlice(obj as EndpointSlice);
     case 'apiextensions.k8s.io/CustomResourceDefinition':
       return defaultCRD(obj as CustomResourceDefinition);
     default:
@@ -231,6 +234,14 @@ function defaultSecret(secret: Secret): void {
 
 function defaultEndpoints(endpoints: Endpoints): void {
   for (const subset of endpoints.subsets ?? []) for (const port of subset.ports ?? []) port.protocol ||= 'TCP';
+}
+
+/** kube's SetDefaults_EndpointPort: an absent port name is '', an absent protocol TCP. */
+function defaultEndpointSlice(slice: EndpointSlice): void {
+  for (const port of slice.ports ?? []) {
+    port.name ??= '';
+    port.protocol ??= 'TCP';
+  }
 }
 
 function defaultCRD(crd: CustomResourceDefinition): void {

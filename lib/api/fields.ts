@@ -274,11 +274,12 @@ const BUILTIN_TABLES: ReadonlyMap<string, KindFieldTable> = new Map<string, Kind
   ['/Endpoints', defaultTable(true)],
   ['/Binding', defaultTable(true)],
   ['coordination.k8s.io/Lease', defaultTable(true)],
+  ['discovery.k8s.io/EndpointSlice', defaultTable(true)],
   ['apiextensions.k8s.io/CustomResourceDefinition', defaultTable(false)],
 ]);
 
 /** Groups whose kinds are built in (compiled into kube-apiserver's scheme), not custom resources. */
-const BUILTIN_GROUPS = new Set(['', 'coordination.k8s.io', 'apiextensions.k8s.io']);
+const BUILTIN_GROUPS = new Set(['', 'coordination.k8s.io', 'discovery.k8s.io', 'apiextensions.k8s.io']);
 
 function tableFor(kind: FieldSelectorKind): KindFieldTable {
   if (typeof kind === 'string') {

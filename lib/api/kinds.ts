@@ -23,6 +23,7 @@ import type {
   ServiceStatus,
 } from './types/core.js';
 import type { LeaseSpec } from './types/coordination.js';
+import type { Endpoint, EndpointSliceAddressType, EndpointSlicePort } from './types/discovery.js';
 import type { CustomResourceDefinitionSpec, CustomResourceDefinitionStatus } from './types/apiextensions.js';
 
 function kind<C extends object>(cls: C, info: ResourceInfo): ResourceInfo {
@@ -115,6 +116,16 @@ export class Lease extends Base {
   declare spec?: LeaseSpec;
 }
 
+/**
+ * discovery.k8s.io/v1 EndpointSlice: a subset of the endpoints of a service (labelled
+ * `kubernetes.io/service-name`). Its `addressType` is immutable.
+ */
+export class EndpointSlice extends Base {
+  declare addressType?: EndpointSliceAddressType;
+  declare endpoints?: Endpoint[];
+  declare ports?: EndpointSlicePort[];
+}
+
 /** apiextensions.k8s.io/v1 CustomResourceDefinition (cluster-scoped, short names `crd`, `crds`). */
 export class CustomResourceDefinition extends Base {
   declare spec?: CustomResourceDefinitionSpec;
@@ -143,6 +154,7 @@ export const BUILTIN_RESOURCES: readonly ResourceInfo[] = [
   kind(Event, defineResource({ version: 'v1', kind: 'Event', shortNames: ['ev'] })),
   kind(Binding, defineResource({ version: 'v1', kind: 'Binding', verbs: ['create'] })),
   kind(Lease, defineResource({ group: 'coordination.k8s.io', version: 'v1', kind: 'Lease' })),
+  kind(EndpointSlice, defineResource({ group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice' })),
   kind(
     CustomResourceDefinition,
     defineResource({

@@ -109,6 +109,7 @@ kinds('v1', 'V1', ['Pod', 'Node', 'Service', 'Endpoints', 'ReplicationController
   EventList: 'CoreV1EventList',
 });
 kinds('coordination.k8s.io/v1', 'V1', ['Lease']);
+kinds('discovery.k8s.io/v1', 'V1', ['EndpointSlice']);
 kinds('apiextensions.k8s.io/v1', 'V1', ['CustomResourceDefinition']);
 kinds('autoscaling/v1', 'V1', ['Scale']);
 kinds('meta.k8s.io/v1', 'V1', ['Status', 'DeleteOptions']);

@@ -44,6 +44,10 @@ const META_STRUCTS = new Set([
   'StatusDetails', 'StatusCause', 'Preconditions', 'DeleteOptions', 'Condition', 'FieldsV1', 'APIResource', 'WatchEvent', 'Patch',
 ]);
 
+/** core/v1 structs other groups' kinds refer to (an EndpointSlice endpoint's `targetRef`): named in core's package. */
+const SHARED_CORE_STRUCTS = new Set(['ObjectReference']);
+const CORE_PACKAGE = 'io.k8s.api.core.v1';
+
 const API_VERSION_DESCRIPTION =
   'APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values.';
 const KIND_DESCRIPTION =
@@ -157,7 +161,7 @@ function convertBody(node: StructuralSchema, pkg: string, refs: Set<string>, mod
 function structComponent(node: StructuralSchema, struct: string, pkg: string, model?: string): string {
   const known = nodeNames.get(node);
   if (known) return known;
-  const base = `${META_STRUCTS.has(struct) ? META_PACKAGE : pkg}.${struct}`;
+  const base = `${META_STRUCTS.has(struct) ? META_PACKAGE : SHARED_CORE_STRUCTS.has(struct) ? CORE_PACKAGE : pkg}.${struct}`;
   let name = base;
   // Another package's struct of the same name (client-node models are per group): keep both.
   for (let i = 2; builtins.has(name) || name in FIXED; i++) name = `${base}${i}`;

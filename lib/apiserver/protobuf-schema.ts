@@ -82,12 +82,24 @@ export const META_MESSAGES: MessageTable = {
   StatusCause: 'reason=1:s message=2:s field=3:s',
 };
 
-/** coordination.k8s.io/v1 and autoscaling/v1 messages. */
+/**
+ * coordination.k8s.io/v1, discovery.k8s.io/v1 and autoscaling/v1 messages. discovery/v1's
+ * EndpointPort is named `DiscoveryEndpointPort` here, apart from core/v1's `EndpointPort`.
+ */
 export const GROUP_MESSAGES: MessageTable = {
   Lease: 'metadata=1:ObjectMeta spec=2:LeaseSpec',
   LeaseSpec:
     'holderIdentity=1:s? leaseDurationSeconds=2:i? acquireTime=3:MicroTime? renewTime=4:MicroTime? leaseTransitions=5:i? ' +
     'strategy=6:s? preferredHolder=7:s?',
+  EndpointSlice: 'metadata=1:ObjectMeta addressType=4:s endpoints=2:Endpoint* ports=3:DiscoveryEndpointPort*',
+  Endpoint:
+    'addresses=1:s* conditions=2:EndpointConditions hostname=3:s? targetRef=4:ObjectReference? deprecatedTopology=5:{s} nodeName=6:s? ' +
+    'zone=7:s? hints=8:EndpointHints?',
+  EndpointConditions: 'ready=1:b? serving=2:b? terminating=3:b?',
+  EndpointHints: 'forZones=1:ForZone* forNodes=2:ForNode*',
+  ForZone: 'name=1:s',
+  ForNode: 'name=1:s',
+  DiscoveryEndpointPort: 'name=1:s? protocol=2:s? port=3:i? appProtocol=4:s?',
   Scale: 'metadata=1:ObjectMeta spec=2:ScaleSpec status=3:ScaleStatus',
   // Go's omitempty would drop `replicas: 0`; it is kept because scaling to zero must say so.
   ScaleSpec: 'replicas=1:i?',
@@ -162,6 +174,7 @@ export const PROTOBUF_KINDS: ReadonlyMap<string, string> = new Map([
     (kind) => [`v1/${kind}`, kind] as const,
   ),
   ['coordination.k8s.io/v1/Lease', 'Lease'],
+  ['discovery.k8s.io/v1/EndpointSlice', 'EndpointSlice'],
   ['autoscaling/v1/Scale', 'Scale'],
   ['*/DeleteOptions', 'DeleteOptions'],
   ['*/Status', 'Status'],

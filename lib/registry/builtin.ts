@@ -30,8 +30,8 @@ function key(info: ResourceInfo): string {
 
 /** Kinds whose delete answers with the object rather than a Success Status (as kube's stores). */
 const RETURNS_DELETED_OBJECT = new Set(['/Pod', '/Service', '/Namespace', '/Node', 'apiextensions.k8s.io/CustomResourceDefinition']);
-/** Kinds that count spec changes in `metadata.generation`. */
-const TRACKS_GENERATION = new Set(['/Pod', '/ReplicationController', 'apiextensions.k8s.io/CustomResourceDefinition']);
+/** Kinds that count spec changes in `metadata.generation` (an EndpointSlice: any change but metadata's, or of its labels). */
+const TRACKS_GENERATION = new Set(['/Pod', '/ReplicationController', 'discovery.k8s.io/EndpointSlice', 'apiextensions.k8s.io/CustomResourceDefinition']);
 /** Kinds a PUT may create (kube's AllowCreateOnUpdate). */
 const CREATE_ON_UPDATE = new Set(['/Endpoints', '/Event', '/Node']);
 
@@ -48,6 +48,7 @@ const BUILTIN_KEYS = new Set([
   '/Event',
   '/Binding',
   'coordination.k8s.io/Lease',
+  'discovery.k8s.io/EndpointSlice',
   'apiextensions.k8s.io/CustomResourceDefinition',
 ]);
 
@@ -69,6 +70,13 @@ export function podQosClass(pod: KubeObject): 'Guaranteed' | 'Burstable' | 'Best
   }
   if (!anySet) return 'BestEffort';
   return guaranteed ? 'Guaranteed' : 'Burstable';
+}
+
+/** EndpointSlices: v1 writes silently drop `endpoints[].deprecatedTopology` (kube's dropTopologyOnV1). */
+function dropDeprecatedTopology(obj: KubeObject): void {
+  for (const endpoint of (obj as { endpoints?: Json[] }).endpoints ?? []) {
+    if (endpoint && typeof endpoint === 'object') delete endpoint.deprecatedTopology;
+  }
 }
 
 /** Secrets: `stringData` is write-only, merged into `data` as base64 (kube does it on decode). */
@@ -111,6 +119,9 @@ export function builtinStrategies(info: ResourceInfo): KindStrategy {
           break;
         case '/Node':
           break;
+        case 'discovery.k8s.io/EndpointSlice':
+          dropDeprecatedTopology(obj);
+          break;
         case 'apiextensions.k8s.io/CustomResourceDefinition': {
           // kube records the storage version at once, so the CRD's first state is complete.
           const versions = ((o.spec as { versions?: { name: string; storage?: boolean }[] } | undefined)?.versions ?? []).filter((v) => v.storage);
@@ -123,6 +134,7 @@ export function builtinStrategies(info: ResourceInfo): KindStrategy {
     },
     prepareForUpdate(obj, old) {
       withoutStatus(obj, old);
+      if (k === 'discovery.k8s.io/EndpointSlice') dropDeprecatedTopology(obj);
       if (k === '/Namespace') {
         // spec.finalizers change only through the /finalize subresource (namespaces.ts).
         (obj as Json).spec = structuredClone((old as Json).spec);
@@ -159,6 +171,10 @@ export function builtinStrategies(info: ResourceInfo): KindStrategy {
     },
     tracksGeneration: builtin ? TRACKS_GENERATION.has(k) : true,
     specChanged(obj, old) {
+      if (k === 'discovery.k8s.io/EndpointSlice') {
+        // An EndpointSlice has no spec: anything but metadata counts, and so do its labels.
+        return !semanticEqual(contentOf(obj, false), contentOf(old, false)) || !semanticEqual(obj.metadata?.labels, old.metadata?.labels);
+      }
       if (builtin) return !semanticEqual((obj as Json).spec, (old as Json).spec);
       return !semanticEqual(contentOf(obj, hasStatus), contentOf(old, hasStatus));
     },

@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { applyDefaults, computeQOSClass, imageTag } from '../../lib/api/defaults.js';
-import type { CustomResourceDefinition, Endpoints, Event, Lease, Namespace, Node, Pod, ReplicationController, Secret, Service } from '../../lib/api/kinds.js';
+import type { CustomResourceDefinition, Endpoints, EndpointSlice, Event, Lease, Namespace, Node, Pod, ReplicationController, Secret, Service } from '../../lib/api/kinds.js';
 import type { KubeObject } from '../../lib/api/meta.js';
 import type { Container, PodSpec } from '../../lib/api/types/core.js';
 
@@ -210,6 +210,20 @@ describe('applyDefaults', () => {
       { apiVersion: 'keelson.dev/v1alpha1', kind: 'VirtualIP', metadata: { name: 'v' } },
     ];
     for (const obj of objects) expect(defaulted(structuredClone(obj))).to.deep.equal(obj);
+  });
+
+  it("defaults EndpointSlice port names to '' and protocols to TCP, leaving endpoint conditions unset", () => {
+    const slice: EndpointSlice = {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 's' },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: ['10.1.0.5'] }],
+      ports: [{ port: 80 }, { name: 'dns', port: 53, protocol: 'UDP' }, { name: 'x', protocol: '' }],
+    };
+    const out = defaulted(slice) as EndpointSlice;
+    expect(out.ports).to.deep.equal([{ name: '', port: 80, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }, { name: 'x', protocol: '' }]);
+    expect(out.endpoints).to.deep.equal([{ addresses: ['10.1.0.5'] }]);
   });
 
   it('is idempotent: defaulting twice changes nothing', () => {

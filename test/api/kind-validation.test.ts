@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { applyDefaults } from '../../lib/api/defaults.js';
 import { fieldErrorBody, type CauseType, type FieldError } from '../../lib/api/errors.js';
-import type { Binding, ConfigMap, CustomResourceDefinition, Endpoints, Event, Lease, Namespace, Node, Pod, ReplicationController, Secret, Service } from '../../lib/api/kinds.js';
+import type { Binding, ConfigMap, CustomResourceDefinition, Endpoints, EndpointSlice, Event, Lease, Namespace, Node, Pod, ReplicationController, Secret, Service } from '../../lib/api/kinds.js';
 import type { KubeObject } from '../../lib/api/meta.js';
 import { nameValidatorFor, validateCreate, validateStatusUpdate, validateUpdate } from '../../lib/api/kind-validation/index.js';
 import { POD_UPDATE_FORBIDDEN_MESSAGE } from '../../lib/api/kind-validation/pod.js';
@@ -44,6 +44,15 @@ const EVENT: Event = {
 };
 const ENDPOINTS: Endpoints = { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'web', namespace: 'default' }, subsets: [{ addresses: [{ ip: '10.1.0.5' }], ports: [{ port: 80 }] }] };
 const LEASE: Lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'leader', namespace: 'default' }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15 } };
+const SLICE: EndpointSlice = {
+  apiVersion: 'discovery.k8s.io/v1',
+  kind: 'EndpointSlice',
+  metadata: { name: 'web-abc', namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } },
+  addressType: 'IPv4',
+  endpoints: [{ addresses: ['10.1.0.5'], conditions: { ready: true }, nodeName: 'n1', hostname: 'web-0', hints: { forZones: [{ name: 'z1' }] } }],
+  ports: [{ name: 'http', port: 80 }, { name: 'metrics' }],
+};
+const slice0 = (s: EndpointSlice) => s.endpoints![0]!;
 const CRD: CustomResourceDefinition = {
   apiVersion: 'apiextensions.k8s.io/v1',
   kind: 'CustomResourceDefinition',
@@ -541,6 +550,102 @@ const rows: Row[] = [
     type: 'FieldValueInvalid',
     message: 'Invalid value: -1: must be greater than or equal to 0',
   },
+  // EndpointSlice
+  { rule: 'a slice has an address type', errors: create(make(SLICE, (s) => delete s.addressType)), field: 'addressType', type: 'FieldValueRequired', message: 'Required value' },
+  {
+    rule: 'a slice address type is IPv4, IPv6 or FQDN',
+    errors: create(make(SLICE, (s) => (s.addressType = 'IP' as EndpointSlice['addressType']))),
+    field: 'addressType',
+    type: 'FieldValueNotSupported',
+    message: 'Unsupported value: "IP": supported values: "FQDN", "IPv4", "IPv6"',
+  },
+  {
+    rule: 'a slice address type is immutable',
+    errors: update(make(SLICE, (s) => (s.addressType = 'IPv6')), make(SLICE)),
+    field: 'addressType',
+    type: 'FieldValueInvalid',
+    message: 'Invalid value: "IPv6": field is immutable',
+  },
+  {
+    rule: 'a slice has at most 1000 endpoints',
+    errors: create(make(SLICE, (s) => (s.endpoints = Array.from({ length: 1001 }, () => ({ addresses: ['10.1.0.5'] }))))),
+    field: 'endpoints',
+    type: 'FieldValueTooMany',
+    message: 'Too many: 1001: must have at most 1000 items',
+  },
+  {
+    rule: 'an endpoint has an address',
+    errors: create(make(SLICE, (s) => (slice0(s).addresses = []))),
+    field: 'endpoints[0].addresses',
+    type: 'FieldValueRequired',
+    message: 'Required value: must contain at least 1 address',
+  },
+  {
+    rule: 'an endpoint has at most 100 addresses',
+    errors: create(make(SLICE, (s) => (slice0(s).addresses = Array.from({ length: 101 }, (_, i) => `10.1.${i}.5`)))),
+    field: 'endpoints[0].addresses',
+    type: 'FieldValueTooMany',
+    message: 'Too many: 101: must have at most 100 items',
+  },
+  {
+    rule: 'IPv4 slice addresses are IPv4',
+    errors: create(make(SLICE, (s) => (slice0(s).addresses = ['fd00::1']))),
+    field: 'endpoints[0].addresses[0]',
+    type: 'FieldValueInvalid',
+    message: 'Invalid value: "fd00::1": must be a valid IPv4 address',
+  },
+  {
+    rule: 'IPv6 slice addresses are IPv6',
+    errors: create(make(SLICE, (s) => (s.addressType = 'IPv6'))),
+    field: 'endpoints[0].addresses[0]',
+    type: 'FieldValueInvalid',
+    message: 'Invalid value: "10.1.0.5": must be a valid IPv6 address',
+  },
+  {
+    rule: 'slice addresses are not loopback',
+    errors: create(make(SLICE, (s) => (slice0(s).addresses = ['127.0.0.1']))),
+    field: 'endpoints[0].addresses[0]',
+    type: 'FieldValueInvalid',
+    message: 'Invalid value: "127.0.0.1": may not be in the loopback range (127.0.0.0/16, ::1/128)',
+  },
+  {
+    rule: 'FQDN slice addresses have two labels',
+    errors: create(make(SLICE, (s) => ((s.addressType = 'FQDN'), (slice0(s).addresses = ['web'])))),
+    field: 'endpoints[0].addresses[0]',
+    type: 'FieldValueInvalid',
+    message: 'Invalid value: "web": should be a domain with at least two segments separated by dots',
+  },
+  {
+    rule: 'an endpoint node name is a DNS subdomain',
+    errors: create(make(SLICE, (s) => (slice0(s).nodeName = 'N_1'))),
+    field: 'endpoints[0].nodeName',
+    type: 'FieldValueInvalid',
+    message:
+      'Invalid value: "N_1": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, \'-\' or \'.\', and must start and end with an alphanumeric character (e.g. \'example.com\', regex used for validation is \'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\')',
+  },
+  { rule: 'an endpoint hostname is a DNS label', errors: create(make(SLICE, (s) => (slice0(s).hostname = 'Web'))), field: 'endpoints[0].hostname', type: 'FieldValueInvalid', message: `Invalid value: "Web": ${DNS_LABEL_MSG}` },
+  {
+    rule: 'zone hints are unique',
+    errors: create(make(SLICE, (s) => (slice0(s).hints = { forZones: [{ name: 'z1' }, { name: 'z1' }] }))),
+    field: 'endpoints[0].hints.forZones[1].name',
+    type: 'FieldValueDuplicate',
+    message: 'Duplicate value: "z1"',
+  },
+  {
+    rule: 'slice port names are unique (unnamed counts as "")',
+    errors: create(make(SLICE, (s) => (s.ports = [{ port: 80 }, { port: 81 }]))),
+    field: 'ports[1].name',
+    type: 'FieldValueDuplicate',
+    message: 'Duplicate value: ""',
+  },
+  { rule: 'slice port names are DNS labels', errors: create(make(SLICE, (s) => (s.ports![0]!.name = 'Http'))), field: 'ports[0].name', type: 'FieldValueInvalid', message: `Invalid value: "Http": ${DNS_LABEL_MSG}` },
+  {
+    rule: 'slice port protocol is TCP, UDP or SCTP',
+    errors: create(make(SLICE, (s) => (s.ports![0]!.protocol = 'HTTP'))),
+    field: 'ports[0].protocol',
+    type: 'FieldValueNotSupported',
+    message: 'Unsupported value: "HTTP": supported values: "SCTP", "TCP", "UDP"',
+  },
   // CustomResourceDefinition
   {
     rule: 'a CRD group has a dot',
@@ -642,7 +747,7 @@ describe('kind validation', () => {
   });
 
   describe('valid objects (defaulted) have no errors', () => {
-    const valid: Record<string, KubeObject> = { POD, RC, SVC, NODE, CM, SECRET, NS, EVENT, ENDPOINTS, LEASE, CRD, BINDING };
+    const valid: Record<string, KubeObject> = { POD, RC, SVC, NODE, CM, SECRET, NS, EVENT, ENDPOINTS, SLICE, LEASE, CRD, BINDING };
     for (const [name, obj] of Object.entries(valid)) {
       it(`${name}: create, update to itself, status update to itself`, () => {
         const o = make(obj);

@@ -84,7 +84,7 @@ describe('apiserver discovery', () => {
       const list = apiGroupList(types);
       expect(list.kind).to.equal('APIGroupList');
       expect(list.apiVersion).to.equal('v1');
-      expect(list.groups.map((g) => g.name)).to.deep.equal(['apiextensions.k8s.io', 'coordination.k8s.io']);
+      expect(list.groups.map((g) => g.name)).to.deep.equal(['apiextensions.k8s.io', 'coordination.k8s.io', 'discovery.k8s.io']);
       expect(list.groups[1]).to.deep.equal({
         name: 'coordination.k8s.io',
         versions: [{ groupVersion: 'coordination.k8s.io/v1', version: 'v1' }],
@@ -150,6 +150,9 @@ describe('apiserver discovery', () => {
         groupVersion: 'coordination.k8s.io/v1',
         resources: [{ name: 'leases', singularName: 'lease', namespaced: true, kind: 'Lease', verbs: ALL, storageVersionHash: 'gqkMMb/YqFM=' }],
       });
+      expect(apiResourceList(types, 'discovery.k8s.io', 'v1')!.resources).to.deep.equal([
+        { name: 'endpointslices', singularName: 'endpointslice', namespaced: true, kind: 'EndpointSlice', verbs: ALL, storageVersionHash: 'qgS0xkrxYAI=' },
+      ]);
       const crds = apiResourceList(types, 'apiextensions.k8s.io', 'v1')!;
       expect(crds.resources.map((r) => r.name)).to.deep.equal(['customresourcedefinitions', 'customresourcedefinitions/status']);
       expect(apiResourceList(types, 'coordination.k8s.io', 'v1beta1')).to.equal(undefined);
@@ -235,7 +238,7 @@ describe('apiserver discovery', () => {
 
     it('lists the other groups under /apis, in v2 or v2beta1', () => {
       const apis = aggregatedDiscovery(types, 'apis');
-      expect(apis.items.map((i) => i.metadata.name)).to.deep.equal(['apiextensions.k8s.io', 'coordination.k8s.io']);
+      expect(apis.items.map((i) => i.metadata.name)).to.deep.equal(['apiextensions.k8s.io', 'coordination.k8s.io', 'discovery.k8s.io']);
       expect(apis.items[1]!.versions[0]!.resources[0]).to.deep.equal({
         resource: 'leases',
         responseKind: { group: '', version: '', kind: 'Lease' },
@@ -249,7 +252,7 @@ describe('apiserver discovery', () => {
 
     it('lists a kind registered by hand like a built-in', () => {
       const own = new ResourceTypes([...BUILTIN_RESOURCES, defineResource({ group: 'example.org', version: 'v1', kind: 'Gadget', namespaced: false })]);
-      expect(apiGroupList(own).groups.map((g) => g.name)).to.deep.equal(['apiextensions.k8s.io', 'coordination.k8s.io', 'example.org']);
+      expect(apiGroupList(own).groups.map((g) => g.name)).to.deep.equal(['apiextensions.k8s.io', 'coordination.k8s.io', 'discovery.k8s.io', 'example.org']);
       expect(apiResourceList(own, 'example.org', 'v1')!.resources).to.deep.equal([
         { name: 'gadgets', singularName: 'gadget', namespaced: false, kind: 'Gadget', verbs: ALL, storageVersionHash: storageVersionHash('example.org', 'v1', 'Gadget') },
       ]);
@@ -277,7 +280,7 @@ describe('apiserver discovery', () => {
       expect(group.versions.map((v) => v.version)).to.deep.equal(['v1', 'v1beta2', 'v1beta1', 'v2alpha1']);
       expect(group.preferredVersion).to.deep.equal({ groupVersion: 'example.com/v1', version: 'v1' });
       expect(apiGroup(registry.types, 'example.com')!.preferredVersion.version).to.equal('v1');
-      expect(apiGroupList(registry.types).groups.map((g) => g.name)).to.deep.equal(['apiextensions.k8s.io', 'coordination.k8s.io', 'example.com']);
+      expect(apiGroupList(registry.types).groups.map((g) => g.name)).to.deep.equal(['apiextensions.k8s.io', 'coordination.k8s.io', 'discovery.k8s.io', 'example.com']);
     });
 
     it('lists the kind as apiextensions-apiserver does, with its subresources', () => {

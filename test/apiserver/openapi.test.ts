@@ -105,7 +105,7 @@ describe('apiserver OpenAPI', () => {
   describe('v3 index', () => {
     it('has one entry per served group version, with its hash in the URL', () => {
       const index = openapiV3Index(types);
-      expect(Object.keys(index.paths)).to.deep.equal(['api/v1', 'apis/apiextensions.k8s.io/v1', 'apis/coordination.k8s.io/v1']);
+      expect(Object.keys(index.paths)).to.deep.equal(['api/v1', 'apis/apiextensions.k8s.io/v1', 'apis/coordination.k8s.io/v1', 'apis/discovery.k8s.io/v1']);
       expect(openapiV3Paths(types)).to.deep.equal(Object.keys(index.paths));
       for (const [path, { serverRelativeURL }] of Object.entries(index.paths)) {
         const served = openapiV3Served(types, path)!;
@@ -265,7 +265,7 @@ describe('apiserver OpenAPI', () => {
     });
 
     it('indexes the CRD group version', () => {
-      expect(Object.keys(openapiV3Index(registry.types).paths)).to.deep.equal(['api/v1', 'apis/apiextensions.k8s.io/v1', 'apis/coordination.k8s.io/v1', 'apis/example.com/v1']);
+      expect(Object.keys(openapiV3Index(registry.types).paths)).to.deep.equal(['api/v1', 'apis/apiextensions.k8s.io/v1', 'apis/coordination.k8s.io/v1', 'apis/discovery.k8s.io/v1', 'apis/example.com/v1']);
     });
 
     it("documents the kind with its CRD schema, named by reversed group, tagged with its GVK", () => {

@@ -82,6 +82,7 @@ describe('Kubernetes protobuf request bodies', () => {
       for (const [versionKind, message] of PROTOBUF_KINDS) expect(PROTOBUF_MESSAGES.has(message), versionKind).to.equal(true);
       expect(protobufMessageFor('v1', 'Pod')?.name).to.equal('Pod');
       expect(protobufMessageFor('coordination.k8s.io/v1', 'Lease')?.name).to.equal('Lease');
+      expect(protobufMessageFor('discovery.k8s.io/v1', 'EndpointSlice')?.name).to.equal('EndpointSlice');
       expect(protobufMessageFor('meta.k8s.io/v1', 'DeleteOptions')?.name).to.equal('DeleteOptions');
       expect(protobufMessageFor('events.k8s.io/v1', 'Event')).to.equal(undefined);
       expect(() => parseMessageTables({ A: 'x=1:Missing' })).to.throw(/unknown message Missing/);
@@ -104,6 +105,19 @@ describe('Kubernetes protobuf request bodies', () => {
       const pod = decode(envelope('v1', 'Pod', pb.msg(2, pb.int(25, -5), sc)));
       expect(varint(-5)).to.have.length(10);
       expect(pod.spec).to.deep.equal({ priority: -5, securityContext: { runAsUser: 0, supplementalGroups: [5, -1, 7], runAsNonRoot: true } });
+    });
+
+    it('decodes an EndpointSlice: its own EndpointPort, pointer conditions and a core ObjectReference', () => {
+      const endpoint = pb.msg(2, pb.str(1, '10.0.0.1'), pb.msg(2, pb.int(1, 0), pb.int(3, 1)), pb.msg(4, pb.str(1, 'Pod'), pb.str(3, 'web-0')), pb.str(6, 'n1'), pb.msg(8, pb.msg(1, pb.str(1, 'z1'))));
+      const slice = decode(envelope('discovery.k8s.io/v1', 'EndpointSlice', pb.msg(1, pb.str(1, 'web-abc')), pb.str(4, 'IPv4'), endpoint, pb.msg(3, pb.str(1, ''), pb.str(2, 'TCP'), pb.int(3, 80))));
+      expect(slice).to.deep.equal({
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: { name: 'web-abc' },
+        addressType: 'IPv4',
+        endpoints: [{ addresses: ['10.0.0.1'], conditions: { ready: false, terminating: true }, targetRef: { kind: 'Pod', name: 'web-0' }, nodeName: 'n1', hints: { forZones: [{ name: 'z1' }] } }],
+        ports: [{ name: '', protocol: 'TCP', port: 80 }],
+      });
     });
 
     it('formats Time as RFC 3339 seconds and MicroTime with microseconds, dropping zero times', () => {

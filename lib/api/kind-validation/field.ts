@@ -56,6 +56,11 @@ export function tooLong(field: string, maxLength: number): FieldError {
   return { type: 'FieldValueTooLong', field, detail: `may not be more than ${maxLength} ${maxLength === 1 ? 'byte' : 'bytes'}` };
 }
 
+/** `field: Too many: <actual>: must have at most <max> items` (Go's `field.TooMany`). */
+export function tooMany(field: string, actual: number, max: number): FieldError {
+  return { type: 'FieldValueTooMany', field, value: actual, detail: `${actual}: must have at most ${max} ${max === 1 ? 'item' : 'items'}` };
+}
+
 /** Turns `is*` detail messages into one Invalid error each, on `field` with `value`. */
 export function invalidEach(field: string, value: unknown, messages: readonly string[]): FieldError[] {
   return messages.map((msg) => invalid(field, value, msg));

@@ -18,6 +18,7 @@ import type {
   ConfigMap,
   CustomResourceDefinition,
   Endpoints,
+  EndpointSlice,
   Event,
   Lease,
   Namespace,
@@ -30,6 +31,7 @@ import type {
 import type { KubeObject } from '../meta.js';
 import { nameIsDNS1035Label, nameIsDNSLabel, nameIsDNSSubdomain, type NameValidator } from '../validation.js';
 import { crdNameValidator, validateCRD, validateCRDStatus, validateCRDUpdate } from './crd.js';
+import { validateEndpointSlice, validateEndpointSliceUpdate } from './discovery.js';
 import {
   validateConfigMap,
   validateConfigMapUpdate,
@@ -59,6 +61,7 @@ type BuiltinKey =
   | '/Endpoints'
   | '/Binding'
   | 'coordination.k8s.io/Lease'
+  | 'discovery.k8s.io/EndpointSlice'
   | 'apiextensions.k8s.io/CustomResourceDefinition';
 
 /** `<group>/<kind>` of an object: `v1` + `Pod` → `/Pod`, `coordination.k8s.io/v1` + `Lease` → `coordination.k8s.io/Lease`. */
@@ -93,6 +96,8 @@ export function validateCreate(obj: KubeObject): FieldError[] {
       return validateBinding(obj as Binding);
     case 'coordination.k8s.io/Lease':
       return validateLease(obj as Lease);
+    case 'discovery.k8s.io/EndpointSlice':
+      return validateEndpointSlice(obj as EndpointSlice);
     case 'apiextensions.k8s.io/CustomResourceDefinition':
       return validateCRD(obj as CustomResourceDefinition);
     default:
@@ -116,6 +121,8 @@ export function validateUpdate(obj: KubeObject, old: KubeObject): FieldError[] {
       return validateConfigMapUpdate(obj as ConfigMap, old as ConfigMap);
     case '/Secret':
       return validateSecretUpdate(obj as Secret, old as Secret);
+    case 'discovery.k8s.io/EndpointSlice':
+      return validateEndpointSliceUpdate(obj as EndpointSlice, old as EndpointSlice);
     case 'apiextensions.k8s.io/CustomResourceDefinition':
       return validateCRDUpdate(obj as CustomResourceDefinition, old as CustomResourceDefinition);
     default:

@@ -1,10 +1,10 @@
 /**
  * kube's printers (pkg/printers/internalversion) for the other built-in kinds keelson serves:
- * nodes, services, endpoints, replication controllers, namespaces, config maps, secrets, events
- * and leases. Cells hold what kube's would after its v1→internal conversion (a `podIP`-only
- * status, a `clusterIP`-only spec and unset defaults read as kube's defaulted values).
+ * nodes, services, endpoints, replication controllers, namespaces, config maps, secrets, events,
+ * leases and endpoint slices. Cells hold what kube's would after its v1→internal conversion (a
+ * `podIP`-only status, a `clusterIP`-only spec and unset defaults read as kube's defaulted values).
  */
-import type { ConfigMap, Endpoints, Event, Lease, Namespace, Node, ReplicationController, Secret, Service } from '../../api/kinds.js';
+import type { ConfigMap, Endpoints, EndpointSlice, Event, Lease, Namespace, Node, ReplicationController, Secret, Service } from '../../api/kinds.js';
 import type { KubeObject } from '../../api/meta.js';
 import { AGE_COLUMN, NAME_COLUMN, age, column, formatLabels, joinHostPort, nameOf, parseTime, humanDuration, type Printer, type PrintedRow } from './common.js';
 
@@ -176,6 +176,51 @@ export function formatEndpoints(endpoints: Endpoints): string {
   return count > max ? `${shown.join(',')} + ${count - max} more...` : shown.join(',');
 }
 
+// ---------------------------------------------------------------- endpoint slices
+
+// kube describes these columns with discovery/v1beta1's swagger docs.
+const ENDPOINT_SLICE_COLUMNS = [
+  NAME_COLUMN,
+  column(
+    'AddressType',
+    'string',
+    'addressType specifies the type of address carried by this EndpointSlice. All addresses in this slice must be the same type. This field is immutable after creation. The following address types are currently supported: * IPv4: Represents an IPv4 Address. * IPv6: Represents an IPv6 Address. * FQDN: Represents a Fully Qualified Domain Name.',
+  ),
+  column(
+    'Ports',
+    'string',
+    'ports specifies the list of network ports exposed by each endpoint in this slice. Each port must have a unique name. When ports is empty, it indicates that there are no defined ports. When a port is defined with a nil port value, it indicates "all ports". Each slice may include a maximum of 100 ports.',
+  ),
+  column('Endpoints', 'string', 'endpoints is a list of unique endpoints in this slice. Each slice may include a maximum of 1000 endpoints.'),
+  AGE_COLUMN,
+];
+
+/** kube's listWithMoreString: the first three joined by commas, ` + N more...` past them, `<unset>` for none. */
+function listWithMore(list: readonly string[], count: number, max: number): string {
+  const joined = list.join(',');
+  if (count > max) return `${joined} + ${count - max} more...`;
+  return joined === '' ? '<unset>' : joined;
+}
+
+/** kube's formatDiscoveryPorts: port numbers (the name for a port without one, `*` for neither), three at most. */
+export function formatDiscoveryPorts(slice: EndpointSlice): string {
+  const ports = slice.ports ?? [];
+  const max = 3;
+  const shown = ports.slice(0, max).map((port) => (port.port !== undefined && port.port !== null ? String(port.port) : (port.name ?? '*')));
+  return listWithMore(shown, ports.length, max);
+}
+
+/** kube's formatDiscoveryEndpoints: the addresses of every endpoint, three at most. */
+export function formatDiscoveryEndpoints(slice: EndpointSlice): string {
+  const addresses = (slice.endpoints ?? []).flatMap((endpoint) => endpoint.addresses ?? []);
+  const max = 3;
+  return listWithMore(addresses.slice(0, max), addresses.length, max);
+}
+
+function printEndpointSlice(slice: EndpointSlice, now: number): PrintedRow {
+  return { cells: [nameOf(slice), slice.addressType ?? '', formatDiscoveryPorts(slice), formatDiscoveryEndpoints(slice), age(slice.metadata?.creationTimestamp, now)] };
+}
+
 // ---------------------------------------------------------------- replication controllers
 
 const RC_COLUMNS = [
@@ -309,7 +354,7 @@ function printEvent(ev: Event, now: number): PrintedRow {
 
 // ---------------------------------------------------------------- the table
 
-/** kube's printers of core kinds (and leases), by `group/plural`. */
+/** kube's printers of core kinds (and leases and endpoint slices), by `group/plural`. */
 export const CORE_PRINTERS: ReadonlyMap<string, Printer> = new Map<string, Printer>([
   ['/nodes', { columns: NODE_COLUMNS, row: (o, now) => printNode(o as Node, now) }],
   ['/services', { columns: SERVICE_COLUMNS, row: (o, now) => printService(o as Service, now) }],
@@ -341,4 +386,5 @@ export const CORE_PRINTERS: ReadonlyMap<string, Printer> = new Map<string, Print
     'coordination.k8s.io/leases',
     { columns: LEASE_COLUMNS, row: (o, now) => ({ cells: [nameOf(o), (o as Lease).spec?.holderIdentity ?? '', age(o.metadata?.creationTimestamp, now)] }) },
   ],
+  ['discovery.k8s.io/endpointslices', { columns: ENDPOINT_SLICE_COLUMNS, row: (o, now) => printEndpointSlice(o as EndpointSlice, now) }],
 ]);
