@@ -4,6 +4,7 @@
  * with keelson's public API only, exactly as a user would write it.
  */
 import type { Newable } from 'inversify';
+import { EndpointSliceController } from './endpointslice/index.js';
 import { EndpointsController } from './endpoints/index.js';
 import { GarbageCollector } from './gc/index.js';
 import { NodeIpamController } from './node-ipam/index.js';
@@ -19,6 +20,7 @@ export const builtinControllers: Readonly<Record<string, readonly Newable[]>> = 
   scheduler: [Scheduler],
   replication: [ReplicationReconciler],
   endpoints: [EndpointsController],
+  endpointslice: [EndpointSliceController],
   gc: [GarbageCollector],
   'node-ipam': [NodeIpamController],
   'node-lifecycle': [NodeLifecycleController, TaintEvictionController],

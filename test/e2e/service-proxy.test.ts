@@ -143,6 +143,19 @@ describe('the service proxy under keelson up --nodes 3', function () {
     for (const n of counts.values()) expect(n).to.be.at.least(5);
   });
 
+  it('kubectl describe service lists the endpoints (from the EndpointSlices, as kubectl 1.32 reads them)', async () => {
+    const ips = (await readyHello(cluster, 3)).map((p) => `${p.status!.podIP!}:8080`).sort();
+    const listed = await waitFor(async () => {
+      const described = await cluster.ok(['describe', 'service', 'hello']);
+      const line = /^Endpoints:\s+(.*)$/m.exec(described)?.[1] ?? '';
+      return line.split(',').sort().join(',') === ips.join(',') ? line : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 200, what: 'kubectl describe service to list the three pods' });
+    expect(listed.split(',')).to.have.length(3);
+    const slices = await cluster.ok(['get', 'endpointslices', '-l', 'kubernetes.io/service-name=hello', '--no-headers']);
+    expect(slices.trim().split('\n')).to.have.length(1);
+    expect(slices).to.match(/^hello-[a-z0-9]{5}\s+IPv4\s+8080\s+\S+/);
+  });
+
   it('fails no request while the RC scales 3 → 5 → 2 (new pods join, removed ones drain)', async () => {
     const before = new Set((await readyHello(cluster, 3)).map((p) => p.metadata!.name!));
     client = new SteadyClient(url);
