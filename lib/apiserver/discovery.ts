@@ -202,9 +202,11 @@ interface Subresource {
 }
 
 /** Subresources of built-in core kinds beyond `/status` and `/scale`. */
-const BUILTIN_SUBRESOURCES: Record<string, { name: string; kind: string; verbs: string[] }[]> = {
+const BUILTIN_SUBRESOURCES: Record<string, { name: string; kind: string; verbs: string[]; group?: string; version?: string }[]> = {
   pods: [
     { name: 'binding', kind: 'Binding', verbs: ['create'] },
+    // kubectl drain looks for this entry (kind Eviction, with its group and version) before evicting.
+    { name: 'eviction', kind: 'Eviction', group: 'policy', version: 'v1', verbs: ['create'] },
     { name: 'log', kind: 'Pod', verbs: ['get'] },
   ],
   namespaces: [{ name: 'finalize', kind: 'Namespace', verbs: ['update'] }],
@@ -230,7 +232,10 @@ function subresourcesOf(info: ResourceInfo): Subresource[] {
   if (info.subresources.status) list.push({ name: 'status', kind: own, verbs: STATUS_VERBS });
   if (info.subresources.scale) list.push({ name: 'scale', kind: SCALE_KIND, verbs: STATUS_VERBS });
   if (isBuiltin(info) && info.group === '') {
-    for (const extra of BUILTIN_SUBRESOURCES[info.plural] ?? []) list.push({ name: extra.name, kind: { ...own, kind: extra.kind }, verbs: extra.verbs });
+    for (const extra of BUILTIN_SUBRESOURCES[info.plural] ?? []) {
+      const kind = extra.group ? { group: extra.group, version: extra.version ?? '', kind: extra.kind } : { ...own, kind: extra.kind };
+      list.push({ name: extra.name, kind, verbs: extra.verbs });
+    }
   }
   return list.sort((a, b) => (a.name < b.name ? -1 : 1));
 }

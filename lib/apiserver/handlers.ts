@@ -214,6 +214,11 @@ async function deleteOptions(ctx: HandlerContext): Promise<RegistryDeleteOptions
     }
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('DeleteOptions must be a JSON object');
   }
+  return deleteOptionsFrom(ctx, body);
+}
+
+/** The registry's delete options from a DeleteOptions object (`body`) and the request's query. */
+export function deleteOptionsFrom(ctx: HandlerContext, body: Record<string, unknown>): RegistryDeleteOptions & { orphanDependents?: boolean } {
   const grace = intParam(ctx.query, 'gracePeriodSeconds') ?? (typeof body.gracePeriodSeconds === 'number' ? body.gracePeriodSeconds : undefined);
   const policy = ctx.query.get('propagationPolicy') ?? (body.propagationPolicy as string | undefined);
   if (policy !== undefined && policy !== 'Orphan' && policy !== 'Background' && policy !== 'Foreground') {

@@ -52,7 +52,7 @@ import {
 import { handleNodeProxy } from './node-proxy.js';
 import { handlePodLog } from './pod-logs.js';
 import { parseRequestInfo, type RequestInfo } from './request-info.js';
-import { handleBinding, handleScale } from './subresources.js';
+import { handleBinding, handleEviction, handleScale } from './subresources.js';
 
 /** Where the server logs (a pino logger fits). */
 export interface ApiServerLogger {
@@ -318,6 +318,9 @@ export class ApiServer {
       case 'binding':
         if (info.group !== '' || info.kind !== 'Pod') throw noRoute();
         return handleBinding(ctx);
+      case 'eviction':
+        if (info.group !== '' || info.kind !== 'Pod' || !request.name) throw noRoute();
+        return handleEviction(ctx);
       case 'log':
         if (info.group !== '' || info.kind !== 'Pod' || !request.name) throw noRoute();
         return handlePodLog(ctx, this.nodes);

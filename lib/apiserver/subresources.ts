@@ -6,6 +6,9 @@
  *   status carries the current replicas and the label selector. `kubectl scale rc` PATCHes it.
  * - `pods/<name>/binding` (and `POST namespaces/<ns>/bindings`) assigns a pod to a node: what
  *   the scheduler does. A pod is bound once; binding it again is 409, as kube answers.
+ * - `pods/<name>/eviction` (a `policy/v1 Eviction`) deletes the pod with the eviction's
+ *   `deleteOptions`: what `kubectl drain` asks for. kube first checks the pod's
+ *   PodDisruptionBudgets; keelson has none, so an eviction is always allowed (201 Success).
  */
 import { ApiError, badRequest, conflict, invalid, notFound } from '../api/errors.js';
 import { selectorFromSet } from '../api/labels.js';
@@ -13,7 +16,7 @@ import type { KubeObject } from '../api/meta.js';
 import type { ResourceInfo, ScaleSubresource } from '../api/resources.js';
 import { createBinding } from '../registry/binding.js';
 import { applyJsonPatch, applyMergePatch, decodeJsonPatch, parsePatchBody } from '../registry/patch.js';
-import type { HandlerContext } from './handlers.js';
+import { deleteOptionsFrom, type HandlerContext } from './handlers.js';
 import { dryRun, negotiate, objectBody, parseJson, patchType, readBodyBytes, writeJson } from './http.js';
 
 type Json = Record<string, unknown>;
@@ -127,4 +130,19 @@ export async function handleBinding(ctx: HandlerContext): Promise<void> {
   }
   const status = await createBinding(ctx.registry, body, { namespace: ctx.request.namespace, dryRun: dryRun(ctx.query) });
   writeJson(ctx.res, 201, status);
+}
+
+/** `POST pods/<name>/eviction`: deletes the pod as its Eviction's `deleteOptions` say (see the file header). */
+export async function handleEviction(ctx: HandlerContext): Promise<void> {
+  if (ctx.request.verb !== 'create') throw new ApiError({ code: 405, reason: 'MethodNotAllowed', message: `${ctx.request.verb} is not supported on pods/eviction` });
+  const body = parseJson(objectBody(ctx.req.headers['content-type'], await readBodyBytes(ctx.req))) as Json;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('an Eviction must be a JSON object');
+  if (body.kind !== undefined && body.kind !== 'Eviction') throw badRequest(`expected an Eviction, got ${String(body.kind)}`);
+  const name = ctx.request.name;
+  const meta = (body.metadata ?? {}) as { name?: string };
+  if (meta.name && meta.name !== name) throw badRequest('name in URL does not match name in Eviction object');
+  const options = body.deleteOptions;
+  if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) throw badRequest('deleteOptions must be a JSON object');
+  await ctx.registry.delete(ctx.info, ctx.request.namespace ?? '', name, deleteOptionsFrom(ctx, (options ?? {}) as Json));
+  writeJson(ctx.res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
 }

@@ -111,6 +111,21 @@ spec:
     await waitFor(() => containerProcesses() === 5, { timeoutMs: 15_000, what: 'five processes again' });
   });
 
+  it('kubectl drain evicts the pods of a node through pods/eviction; the RC runs them on the other nodes; uncordon lets it schedule again', async () => {
+    const node = (await podsOf('spread'))[0]!.spec!.nodeName!;
+    const onNode = (await podsOf('spread')).filter((p) => p.spec?.nodeName === node).map((p) => p.metadata!.name!);
+    const out = await cluster.ok(['drain', node, '--ignore-daemonsets', '--timeout=90s']);
+    // kubectl says "evicting pod" only when the server offers pods/eviction (else it deletes).
+    for (const name of onNode) expect(out).to.contain(`evicting pod ${NS}/${name}`);
+    expect(out).to.contain(`node/${node} drained`);
+    const after = await readyPods('spread', 5);
+    expect(after.filter((p) => p.spec?.nodeName === node)).to.deep.equal([]);
+    const cordoned = await cluster.ok(['get', 'node', node, '-o', 'jsonpath={.spec.unschedulable}']);
+    expect(cordoned.trim()).to.equal('true');
+    expect(await cluster.ok(['uncordon', node])).to.contain(`node/${node} uncordoned`);
+    await waitFor(() => containerProcesses() === 5, { timeoutMs: 15_000, what: 'five processes after the drain' });
+  });
+
   it('scales 5 → 2 with kubectl, keeping the two on different nodes', async () => {
     expect(await cluster.ok(['scale', 'rc', 'spread', '--replicas=2'])).to.contain('replicationcontroller/spread scaled');
     const pods = await readyPods('spread', 2);
