@@ -31,7 +31,7 @@ import {
   type ReconcileRequest,
   type Reconciler,
 } from '../../lib/index.js';
-import { LAST_CHANGE_TRIGGER_TIME_ANNOTATION } from '../endpoints/index.js';
+import { HEADLESS_SERVICE_LABEL, LAST_CHANGE_TRIGGER_TIME_ANNOTATION } from '../endpoints/index.js';
 import { desiredSlices, sliceKey, type SliceContent } from './slices.js';
 
 /** The label naming the Service a slice belongs to. */
@@ -42,7 +42,6 @@ export const MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
 export const MANAGED_BY_CONTROLLER = 'endpointslice-controller.k8s.io';
 /** `managed-by` of the slices mirrored from a user's Endpoints (kube's endpointslicemirroring controller). */
 export const MANAGED_BY_MIRRORING = 'endpointslicemirroring-controller.k8s.io';
-const HEADLESS_LABEL = 'service.kubernetes.io/headless';
 
 /** Whether a Service's endpoints are computed from its selector (else a user's Endpoints, if any, are mirrored). */
 function hasSelector(service: Service): boolean {
@@ -53,8 +52,8 @@ function hasSelector(service: Service): boolean {
 function sliceLabels(service: Service, managedBy: string): Record<string, string> {
   const labels: Record<string, string> = { ...(service.metadata?.labels ?? {}) };
   const clusterIP = service.spec?.clusterIP;
-  if (!clusterIP || clusterIP === 'None') labels[HEADLESS_LABEL] = '';
-  else delete labels[HEADLESS_LABEL];
+  if (!clusterIP || clusterIP === 'None') labels[HEADLESS_SERVICE_LABEL] = '';
+  else delete labels[HEADLESS_SERVICE_LABEL];
   labels[SERVICE_NAME_LABEL] = service.metadata!.name!;
   labels[MANAGED_BY_LABEL] = managedBy;
   return labels;

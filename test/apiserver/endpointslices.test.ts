@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DiscoveryV1Api, KubeConfig, type V1EndpointSlice } from '@kubernetes/client-node';
+import { DiscoveryV1Api, type V1EndpointSlice } from '@kubernetes/client-node';
 import type { EndpointSlice } from '../../lib/index.js';
 import { startTestApiServer, type TestApiServer } from '../harness/apiserver.js';
 import { kvBackends } from '../harness/backends.js';
@@ -48,14 +48,7 @@ for (const backend of kvBackends) {
     before(async () => {
       await backend.setup();
       api = await startTestApiServer(backend);
-      const kc = new KubeConfig();
-      kc.loadFromOptions({
-        clusters: [{ name: 'test', server: api.url, skipTLSVerify: true }],
-        users: [{ name: 'test' }],
-        contexts: [{ name: 'test', cluster: 'test', user: 'test' }],
-        currentContext: 'test',
-      });
-      discovery = kc.makeApiClient(DiscoveryV1Api);
+      discovery = api.kubeConfig().makeApiClient(DiscoveryV1Api);
     });
     after(async () => {
       await api.close();

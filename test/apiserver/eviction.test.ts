@@ -6,7 +6,7 @@
  * `policy/v1 Eviction`, which is what `kubectl drain` looks for before it evicts.
  */
 import { expect } from 'chai';
-import { CoreV1Api, KubeConfig, type V1Eviction, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Eviction, type V1Pod } from '@kubernetes/client-node';
 import { startTestApiServer, type TestApiServer } from '../harness/apiserver.js';
 import { kvBackends } from '../harness/backends.js';
 
@@ -28,14 +28,7 @@ describe(`pods/eviction over HTTP [${backend.name}]`, function () {
   before(async () => {
     await backend.setup();
     api = await startTestApiServer(backend);
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'test', server: api.url, skipTLSVerify: true }],
-      users: [{ name: 'test' }],
-      contexts: [{ name: 'test', cluster: 'test', user: 'test' }],
-      currentContext: 'test',
-    });
-    core = kc.makeApiClient(CoreV1Api);
+    core = api.kubeConfig().makeApiClient(CoreV1Api);
   });
   after(async () => {
     await api.close();

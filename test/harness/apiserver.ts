@@ -2,6 +2,7 @@
  * An API server over a fresh store of a test backend, on a random loopback port, for suites
  * that talk HTTP to it (raw requests, KubeClient, kubectl).
  */
+import { KubeConfig } from '@kubernetes/client-node';
 import { ApiServer, type ApiServerOptions } from '../../lib/apiserver/server.js';
 import { createRegistry } from '../../lib/client/connect.js';
 import type { CustomResourceRegistry } from '../../lib/registry/crd-registry.js';
@@ -15,6 +16,8 @@ export interface TestApiServer {
   registry: CustomResourceRegistry;
   kv: KV;
   url: string;
+  /** A client-node KubeConfig for the server (no credentials; TLS not verified). */
+  kubeConfig(): KubeConfig;
   /** Sends a request; returns status, headers and body text. */
   request(method: string, path: string, options?: { body?: string | Buffer; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; text: string; json(): unknown }>;
   close(): Promise<void>;
@@ -37,6 +40,16 @@ export async function startTestApiServer(
     registry,
     kv,
     url,
+    kubeConfig() {
+      const kc = new KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: 'test', server: url, skipTLSVerify: true }],
+        users: [{ name: 'test' }],
+        contexts: [{ name: 'test', cluster: 'test', user: 'test' }],
+        currentContext: 'test',
+      });
+      return kc;
+    },
     async request(method, path, opts = {}) {
       const response = await fetch(url + path, {
         method,
