@@ -37,8 +37,10 @@
  * table drops new connections from other links to 127/8 that were not DNATed, as kube-proxy
  * does (CVE-2020-8558).
  *
- * One nftables proxier per network namespace: each replaces the `keelson` table when it starts
- * (another table name keeps two apart, but both then see the same packets).
+ * A proxier owns its table and replaces it when it starts. Several proxiers in one network
+ * namespace (node agents on one host) each need a table of their own ({@link nftablesTableForNode});
+ * they all see the same packets, their rules for a Service agree, and the kernel applies only
+ * the first DNAT of a connection.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
