@@ -79,6 +79,42 @@ function dropDeprecatedTopology(obj: KubeObject): void {
   }
 }
 
+/**
+ * Services: kube's dropTypeDependentFields. When an update changes `type` or
+ * `externalTrafficPolicy`, fields the new shape no longer uses are dropped — if the client left
+ * them as they were (a GET, edit, PUT carries them along): the cluster IPs and IP families when
+ * leaving for ExternalName, the node ports when no longer NodePort or LoadBalancer, the health
+ * check node port when no longer LoadBalancer with policy Local, `allocateLoadBalancerNodePorts`
+ * and `loadBalancerClass` outside LoadBalancer, `externalTrafficPolicy` when no longer externally
+ * accessible. Without it such an update is refused (those fields are invalid for the new shape).
+ */
+function dropTypeDependentFields(obj: KubeObject, old: KubeObject): void {
+  const spec = (obj as { spec?: Json }).spec;
+  const before = (old as { spec?: Json }).spec ?? {};
+  if (!spec || (spec.type === before.type && spec.externalTrafficPolicy === before.externalTrafficPolicy)) return;
+  const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  const needsClusterIP = (s: Json) => s.type !== 'ExternalName';
+  const needsNodePorts = (s: Json) => s.type === 'NodePort' || s.type === 'LoadBalancer';
+  const needsHealthCheck = (s: Json) => s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local';
+  const externallyAccessible = (s: Json) => needsNodePorts(s) || (s.type === 'ClusterIP' && ((s.externalIPs as unknown[] | undefined)?.length ?? 0) > 0);
+  const ports = (s: Json) => (s.ports as Json[] | undefined) ?? [];
+  if (needsClusterIP(before) && !needsClusterIP(spec)) {
+    if (same(spec.clusterIP, before.clusterIP) && same(spec.clusterIPs, before.clusterIPs)) {
+      delete spec.clusterIP;
+      delete spec.clusterIPs;
+    }
+    if (same(spec.ipFamilies, before.ipFamilies)) delete spec.ipFamilies;
+    if (same(spec.ipFamilyPolicy, before.ipFamilyPolicy)) delete spec.ipFamilyPolicy;
+  }
+  if (needsNodePorts(before) && !needsNodePorts(spec) && same(ports(spec).map((p) => p.nodePort), ports(before).map((p) => p.nodePort))) {
+    for (const port of ports(spec)) delete port.nodePort;
+  }
+  if (needsHealthCheck(before) && !needsHealthCheck(spec) && same(spec.healthCheckNodePort, before.healthCheckNodePort)) delete spec.healthCheckNodePort;
+  if (spec.type !== 'LoadBalancer') delete spec.allocateLoadBalancerNodePorts;
+  if (before.type === 'LoadBalancer' && spec.type !== 'LoadBalancer' && same(spec.loadBalancerClass, before.loadBalancerClass)) delete spec.loadBalancerClass;
+  if (externallyAccessible(before) && !externallyAccessible(spec) && same(spec.externalTrafficPolicy, before.externalTrafficPolicy)) delete spec.externalTrafficPolicy;
+}
+
 /** Secrets: `stringData` is write-only, merged into `data` as base64 (kube does it on decode). */
 function foldStringData(obj: KubeObject): void {
   const secret = obj as { stringData?: Record<string, string>; data?: Record<string, string> };
@@ -135,6 +171,7 @@ export function builtinStrategies(info: ResourceInfo): KindStrategy {
     prepareForUpdate(obj, old) {
       withoutStatus(obj, old);
       if (k === 'discovery.k8s.io/EndpointSlice') dropDeprecatedTopology(obj);
+      if (k === '/Service') dropTypeDependentFields(obj, old);
       if (k === '/Namespace') {
         // spec.finalizers change only through the /finalize subresource (namespaces.ts).
         (obj as Json).spec = structuredClone((old as Json).spec);

@@ -195,6 +195,33 @@ for (const backend of kvBackends) {
       });
     });
 
+    it('drops what a type change no longer uses when the update carries it along (kubectl edit), as kube, and frees it', async () => {
+      // NodePort → ClusterIP with the node port still in the object.
+      const np = await store.client.create(service('np', { type: 'NodePort', ports: [{ name: 'http', port: 80 }] }));
+      const toClusterIP = await store.client.update<Service>({ ...np, spec: { ...np.spec, type: 'ClusterIP' } });
+      expect(toClusterIP.spec!.ports![0]).to.not.have.property('nodePort');
+      expect(toClusterIP.spec).to.not.have.property('externalTrafficPolicy');
+      // LoadBalancer Local → Cluster with the health check node port still in the object.
+      const lb = await store.client.create(service('lb', { type: 'LoadBalancer', externalTrafficPolicy: 'Local', ports: [{ name: 'http', port: 80 }] }));
+      const healthCheck = lb.spec!.healthCheckNodePort!;
+      expect(healthCheck).to.be.within(30000, 32767);
+      const toCluster = await store.client.update<Service>({ ...lb, spec: { ...lb.spec, externalTrafficPolicy: 'Cluster' } });
+      expect(toCluster.spec).to.not.have.property('healthCheckNodePort');
+      expect(toCluster.spec!.ports![0]!.nodePort).to.equal(lb.spec!.ports![0]!.nodePort);
+      // ClusterIP → ExternalName with the cluster IPs and families still in the object.
+      const web = await store.client.create(service('web'));
+      const toExternal = await store.client.update<Service>({ ...web, spec: { ...web.spec, type: 'ExternalName', externalName: 'example.com' } });
+      expect(toExternal.spec).to.not.have.any.keys('clusterIP', 'clusterIPs', 'ipFamilies', 'ipFamilyPolicy');
+      await waitFor(async () => {
+        const ports = Object.keys(await owners('nodePorts')).length;
+        const ips = Object.keys(await owners('clusterIPs')).length;
+        return ports === 1 && ips === 2; // lb's node port; np's and lb's cluster IPs (web's is free)
+      }, { what: 'the dropped node ports, health check port and cluster IP released' });
+      // A changed field is the client's intent: kept, and refused as kube refuses it.
+      const refused = await refusal(store.client.update<Service>({ ...toClusterIP, spec: { ...toClusterIP.spec, ports: [{ name: 'http', port: 80, nodePort: 30999 }] } }));
+      expect(refused.code).to.equal(422);
+    });
+
     it('repairs after a crash: an allocation whose Service never got stored is freed on restart', async () => {
       const svc = await store.client.create(service('kept'));
       // A process reserved 127.96.0.99 and died before storing its Service.
