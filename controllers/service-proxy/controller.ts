@@ -28,9 +28,21 @@ import {
   type Runnable,
 } from '../../lib/index.js';
 import { LAST_CHANGE_TRIGGER_TIME_ANNOTATION } from '../endpoints/index.js';
+import { ServiceHealthServer } from './health-check.js';
 import { ProxyNodeNames, ServiceProxier, type Proxier } from './proxier.js';
 import { proxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
-import { servicePortsOf, serviceKey } from './service-ports.js';
+import { servicePortsOf, serviceKey, type ServicePortState } from './service-ports.js';
+
+/**
+ * The health check a Service needs (kube-proxy's): its `healthCheckNodePort` and the number of
+ * its endpoints on this proxy's nodes, for `type: LoadBalancer` with `externalTrafficPolicy:
+ * Local` when the proxy knows its nodes; `[undefined, 0]` otherwise.
+ */
+function healthCheckOf(service: Service | undefined, ports: readonly ServicePortState[]): [number | undefined, number] {
+  const port = service?.spec?.healthCheckNodePort;
+  if (!port || service.spec?.type !== 'LoadBalancer' || !ports.some((p) => p.local?.external)) return [undefined, 0];
+  return [port, new Set(ports.flatMap((p) => (p.externalEndpoints ?? p.endpoints).map((e) => e.ip))).size];
+}
 
 /** The controller's name in logs and metrics. */
 export const SERVICE_PROXY_CONTROLLER = 'service-proxy';
@@ -56,6 +68,7 @@ export class ServiceProxyController implements Reconciler<Service>, Runnable {
     @inject(Clock) private readonly clock: Clock,
     @inject(MetricsToken) metrics: Metrics,
     @inject(ProxyNodeNames) @optional() nodeNames?: readonly string[],
+    @inject(ServiceHealthServer) @optional() private readonly healthChecks?: ServiceHealthServer,
   ) {
     this.metrics = proxyMetrics(metrics);
     this.localNodes = nodeNames ? new Set(nodeNames) : undefined;
@@ -102,6 +115,7 @@ export class ServiceProxyController implements Reconciler<Service>, Runnable {
     const ports = service ? servicePortsOf(service, endpoints, this.servedOn(key), this.localNodes) : [];
     const started = performance.now();
     await this.proxier.syncService(key, ports);
+    this.healthChecks?.sync(key, ...healthCheckOf(service, ports));
     this.metrics.syncDuration.observe((performance.now() - started) / 1000);
     this.observeProgramming(key, endpoints);
     if (!service) this.triggerTimes.delete(key);

@@ -11,11 +11,13 @@
  * - `service-ports.ts`: the desired state of a Service port, computed from the objects;
  * - `proxier.ts`: the {@link Proxier} interface every mode implements, and the modes;
  * - `userspace-proxier.ts`: the `userspace` mode, with `forwarder.ts` (listening, draining),
- *   `tcp-forwarder.ts`, `udp-forwarder.ts`, `load-balancer.ts` (round-robin and affinity) and
- *   `listener.ts` (binding with retries);
+ *   `tcp-forwarder.ts`, `udp-forwarder.ts`, `relay.ts` (copying bytes), `load-balancer.ts`
+ *   (round-robin and affinity) and `listener.ts` (binding with retries);
  * - `nftables-proxier.ts`: the `nftables` mode (Linux, root) — DNAT rules in the kernel, kept up
  *   to date by transactions that carry only what changed, with the ruleset as data in
  *   `nftables-rules.ts`;
+ * - `health-check.ts`: the health checks of LoadBalancer Services with `externalTrafficPolicy:
+ *   Local` on their `healthCheckNodePort` (kube-proxy's, in every mode);
  * - `proxy-metrics.ts`: its metrics.
  */
 export { SERVICE_PROXY_CONTROLLER, ServiceProxyController } from './controller.js';
@@ -40,6 +42,7 @@ export {
   type ObjectsDiff,
 } from './nftables-rules.js';
 export { createProxier, PROXY_MODES, ProxyNodeNames, ServiceProxier, type ModeOptions, type Proxier, type ProxierOptions, type ProxyMode } from './proxier.js';
+export { ServiceHealthServer } from './health-check.js';
 export { NO_PROXY_METRICS, proxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 export { ServiceProxy, type ServiceProxyOptions } from './service-proxy.js';
 export {

@@ -17,6 +17,7 @@
  */
 import { createLogger, Manager, Metrics, systemClock, type Client, type Clock, type Logger } from '../../lib/index.js';
 import { SERVICE_PROXY_CONTROLLER, ServiceProxyController } from './controller.js';
+import { ServiceHealthServer } from './health-check.js';
 import { createProxier, ProxyNodeNames, ServiceProxier, type ModeOptions, type Proxier, type ProxyMode } from './proxier.js';
 import type { UserspaceProxierOptions } from './userspace-proxier.js';
 
@@ -52,6 +53,8 @@ export class ServiceProxy {
   /** The manager running the controller. */
   readonly manager: Manager;
   private readonly controller: ServiceProxyController;
+  /** kube-proxy's health checks of LoadBalancer Services with `externalTrafficPolicy: Local`. */
+  private readonly healthChecks: ServiceHealthServer;
   private running: Promise<void> | undefined;
   private stopPromise: Promise<void> | undefined;
 
@@ -72,6 +75,8 @@ export class ServiceProxy {
     this.manager = new Manager({ client: options.client, name: 'kube-proxy', clock, logger, metrics, leaderElection: false, gracefulShutdownTimeoutMs: 5000 });
     this.manager.container.bind(ServiceProxier).toConstantValue(this.proxier);
     if (options.nodeNames) this.manager.container.bind(ProxyNodeNames).toConstantValue(options.nodeNames);
+    this.healthChecks = new ServiceHealthServer(options.nodeAddresses ?? [], clock, logger);
+    this.manager.container.bind(ServiceHealthServer).toConstantValue(this.healthChecks);
     this.manager.add(ServiceProxyController);
     this.controller = this.manager.container.get(ServiceProxyController);
   }
@@ -112,6 +117,7 @@ export class ServiceProxy {
     this.stopPromise ??= (async () => {
       await this.manager.stop();
       await this.running?.catch(() => undefined);
+      this.healthChecks.stop();
       await this.proxier.stop();
     })();
     return this.stopPromise;

@@ -637,6 +637,54 @@ describe('service proxy: the controller under a manager', function () {
     await waitFor(async () => (await outcome(ip, 8080)) === 'ECONNREFUSED', { timeoutMs: 5000, what: 'the deleted Service to stop listening' });
   });
 
+  it("serves kube-proxy's health check of a LoadBalancer Service with externalTrafficPolicy Local on its healthCheckNodePort: 200 with local endpoints, 503 without", async () => {
+    const client = await memoryClient();
+    const node = randomAddress();
+    const proxy = new ServiceProxy({ client, logger: silentLogger(), nodeAddresses: [node], nodeNames: ['node-1'] });
+    cleanups.push(async () => {
+      await proxy.stop();
+      await client.close();
+    });
+    await proxy.start();
+    const a = await tcpBackend(randomAddress(), 'a');
+    const created = await client.create<Service>({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'lb', namespace: NS },
+      spec: { type: 'LoadBalancer', externalTrafficPolicy: 'Local', clusterIP: clusterIP(), ports: [{ name: 'http', port: 8080 }] },
+    });
+    const port = created.spec!.healthCheckNodePort!;
+    expect(port, 'allocated by the API server').to.be.within(30000, 32767);
+    const check = async () => {
+      try {
+        const res = await fetch(`http://${node}:${port}/`);
+        return { status: res.status, weight: res.headers.get('x-load-balancing-endpoint-weight'), body: (await res.json()) as Record<string, unknown> };
+      } catch {
+        return undefined;
+      }
+    };
+    const endpointsOn = (nodeName: string): Endpoints => ({
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { name: 'lb', namespace: NS },
+      subsets: [{ addresses: [{ ip: a.endpoint.ip, nodeName }], ports: [{ name: 'http', port: a.endpoint.port }] }],
+    });
+    await client.create(endpointsOn('node-1'));
+    const healthy = await waitFor(async () => ((await check())?.status === 200 ? check() : undefined), { timeoutMs: 5000, what: 'the health check to answer 200' });
+    expect(healthy).to.deep.equal({ status: 200, weight: '1', body: { service: { namespace: NS, name: 'lb' }, localEndpoints: 1, serviceProxyHealthy: true } });
+
+    // The endpoint moves to another node: none local, 503.
+    const current = await client.get(Endpoints, 'lb', { namespace: NS });
+    await client.update({ ...current, subsets: endpointsOn('node-2').subsets! });
+    const unhealthy = await waitFor(async () => ((await check())?.status === 503 ? check() : undefined), { timeoutMs: 5000, what: 'the health check to answer 503' });
+    expect(unhealthy!.body).to.deep.include({ localEndpoints: 0 });
+
+    // Policy Cluster: no health check any more.
+    const svc = await client.get(Service, 'lb', { namespace: NS });
+    await client.update<Service>({ ...svc, spec: { ...svc.spec, externalTrafficPolicy: 'Cluster' } });
+    await waitFor(async () => (await check()) === undefined, { timeoutMs: 5000, what: 'the health check to stop' });
+  });
+
   it('ServiceProxy.serveServiceOn: a Service answers on an extra address (a held VIP) until told to stop', async () => {
     const client = await memoryClient();
     const proxy = new ServiceProxy({ client, logger: silentLogger() });
