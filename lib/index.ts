@@ -103,7 +103,7 @@ export { SqliteKV } from './storage/sqlite.js';
 export type { EtcdKV } from './storage/etcd.js';
 
 // Time.
-export { SystemClock, systemClock, type TimerHandle } from './util/clock.js';
+export { SystemClock, systemClock, Wakeup, type TimerHandle } from './util/clock.js';
 
 // Controllers: decorators, dependency injection tokens, the manager.
 export { ApiReader, Client, Clock, Logger, MetricsToken } from './runtime/tokens.js';

@@ -10,7 +10,7 @@
  *   (kubelet's 5 min: the Lease is the frequent heartbeat);
  * - a Node deleted while the agent runs is registered again.
  */
-import { Informer, isAlreadyExists, isConflict, isNotFound, Node, type Client, type Clock, type EventRecorder, type Logger } from '../../lib/index.js';
+import { Informer, isAlreadyExists, isConflict, isNotFound, Node, Wakeup, type Client, type Clock, type EventRecorder, type Logger } from '../../lib/index.js';
 import { initialNode, nodeLabels, nodeStatus, READY, WAITING_FOR_POD_CIDR, type NodeIdentity, type Readiness } from './node-status.js';
 import { canonical } from './pod-status.js';
 
@@ -38,11 +38,14 @@ export class NodeReporter {
   private lastReportMs = 0;
   private lastReady: boolean | undefined;
   private podCIDRSeen: string | undefined;
-  private wake: (() => void) | undefined;
+  /** The status loop's sleep between updates, cut short by {@link poke}. */
+  private readonly wakeup: Wakeup;
   /** Set when something changed while no one was sleeping: the next sleep returns at once. */
   private dirty = false;
 
-  constructor(private readonly options: NodeReporterOptions) {}
+  constructor(private readonly options: NodeReporterOptions) {
+    this.wakeup = new Wakeup(options.clock);
+  }
 
   /** The Node as last read or written (frozen when it came from the informer: copy to change). */
   get node(): Node | undefined {
@@ -168,21 +171,11 @@ export class NodeReporter {
   /** Wakes the status loop now. */
   poke(): void {
     this.dirty = true;
-    this.wake?.();
+    this.wakeup.wake();
   }
 
   private sleep(ms: number, signal: AbortSignal): Promise<void> {
     if (this.dirty || signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        timer.cancel();
-        signal.removeEventListener('abort', done);
-        this.wake = undefined;
-        resolve();
-      };
-      const timer = this.options.clock.setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-      this.wake = done;
-    });
+    return this.wakeup.sleep(ms, signal);
   }
 }

@@ -36,6 +36,7 @@ import {
   MetricsToken,
   Node,
   Pod,
+  Wakeup,
   Watches,
   type Binding,
   type KindRef,
@@ -224,8 +225,8 @@ export class Scheduler implements Reconciler<Pod>, Runnable {
   private scratch = new Float64Array(0);
   /** The scheduling loop, while it runs. */
   private loop: Promise<void> | undefined;
-  /** Wakes the idle loop (work arrived, a backoff ended, or it must stop). */
-  private wake: (() => void) | undefined;
+  /** The idle loop's sleep, cut short when work arrives, a backoff ends, or it must stop. */
+  private readonly wakeup: Wakeup;
   /** Bindings and status writes in flight (awaited by `stop`). */
   private readonly writes = new Set<Promise<void>>();
 
@@ -243,6 +244,7 @@ export class Scheduler implements Reconciler<Pod>, Runnable {
     this.schedulerName = options.schedulerName ?? DEFAULT_SCHEDULER_NAME;
     this.percentageOfNodesToScore = options.percentageOfNodesToScore ?? 0;
     this.random = options.random ?? Math.random;
+    this.wakeup = new Wakeup(clock);
     this.queue = new SchedulingQueue({
       clock,
       ...(options.podInitialBackoffMs !== undefined ? { initialBackoffMs: options.podInitialBackoffMs } : {}),
@@ -308,22 +310,12 @@ export class Scheduler implements Reconciler<Pod>, Runnable {
   /** Resolves on {@link notify}, when the next backoff or unschedulable timeout ends, or on abort. */
   private idle(signal: AbortSignal): Promise<void> {
     const at = this.queue.nextFlushAt();
-    return new Promise<void>((resolve) => {
-      const timer = at === undefined ? undefined : this.clock.setTimeout(() => this.notify(), at - this.clock.now());
-      const done = () => {
-        timer?.cancel();
-        signal.removeEventListener('abort', done);
-        this.wake = undefined;
-        resolve();
-      };
-      this.wake = done;
-      signal.addEventListener('abort', done, { once: true });
-    });
+    return this.wakeup.sleep(at === undefined ? undefined : at - this.clock.now(), signal);
   }
 
   /** Wakes the loop if it idles. */
   private notify(): void {
-    this.wake?.();
+    this.wakeup.wake();
   }
 
   /** Tracks a background write until it settles (it never rejects). */

@@ -31,7 +31,7 @@
  * the address first) when the VirtualIP's `preempt` is true (VRRP's default; false is
  * `nopreempt`).
  */
-import { isAlreadyExists, isConflict, isNotFound, Lease, type Client, type Clock, type Logger, type OwnerReference, type TimerHandle } from '../../lib/index.js';
+import { isAlreadyExists, isConflict, isNotFound, Lease, type Client, type Clock, type Logger, type OwnerReference, type TimerHandle, Wakeup } from '../../lib/index.js';
 import type { Announcer } from './announcer.js';
 import type { Heartbeat, HeartbeatTransport } from './heartbeat.js';
 import { acquiredLease, leaseView, releasedLease, renewedLease, VIP_LEASE_NAMESPACE, vipLeaseName, type LeaseView } from './lease-record.js';
@@ -136,10 +136,13 @@ export class VipElection {
   private seq = 0;
   private readonly loopAbort = new AbortController();
   private loop: Promise<void> | undefined;
-  private wakeUp: (() => void) | undefined;
+  /** The loop's sleep between ticks, cut short by news (a released lease, an expiry due). */
+  private readonly wakeup: Wakeup;
   private unsubscribe: (() => void) | undefined;
 
-  constructor(private readonly options: VipElectionOptions) {}
+  constructor(private readonly options: VipElectionOptions) {
+    this.wakeup = new Wakeup(options.clock);
+  }
 
   /** Where the election stands. */
   get state(): ElectionState {
@@ -171,7 +174,7 @@ export class VipElection {
   async stop(): Promise<void> {
     if (this.stateValue === 'stopped') return;
     this.loopAbort.abort();
-    this.wakeUp?.();
+    this.wakeup.wake();
     await this.loop;
     if (this.stateValue === 'holding') await this.release('released');
     this.stateValue = 'stopped';
@@ -201,7 +204,7 @@ export class VipElection {
       }
       if (signal.aborted) break;
       this.sendHeartbeat();
-      await this.sleep(this.nextDelay(tickStart), signal);
+      await this.wakeup.sleep(this.nextDelay(tickStart), signal);
     }
   }
 
@@ -511,7 +514,7 @@ export class VipElection {
     if (hb.state === 'released') {
       // Read the Lease now (a datagram alone never frees it) and try at once.
       this.lease = undefined;
-      this.wakeUp?.();
+      this.wakeup.wake();
       return;
     }
     if (!hb.resourceVersion) return;
@@ -524,21 +527,7 @@ export class VipElection {
       this.leaseAbsent = false;
       this.expiresAtMs = now + remaining;
     }
-    if (this.expiresAtMs <= now + timing.heartbeatIntervalMs) this.wakeUp?.();
-  }
-
-  private sleep(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        timer.cancel();
-        signal.removeEventListener('abort', done);
-        this.wakeUp = undefined;
-        resolve();
-      };
-      const timer = this.options.clock.setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-      this.wakeUp = done;
-    });
+    if (this.expiresAtMs <= now + timing.heartbeatIntervalMs) this.wakeup.wake();
   }
 }
 

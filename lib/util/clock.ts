@@ -64,5 +64,36 @@ export function sleepWith(clock: Pick<Clock, 'setTimeout'>, ms: number, signal?:
   });
 }
 
+/**
+ * A sleep a loop can cut short: {@link sleep} resolves when its time is up (no time: only
+ * otherwise), when the signal aborts, or when {@link wake} is called — a loop waiting for its
+ * next tick or for news. It never rejects. A wake while nobody sleeps does nothing.
+ */
+export class Wakeup {
+  private wakeNow: (() => void) | undefined;
+
+  constructor(private readonly clock: Pick<Clock, 'setTimeout'>) {}
+
+  /** Sleeps `ms` (undefined: until woken or aborted). */
+  sleep(ms: number | undefined, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        timer?.cancel();
+        signal.removeEventListener('abort', done);
+        if (this.wakeNow === done) this.wakeNow = undefined;
+        resolve();
+      };
+      const timer = ms === undefined ? undefined : this.clock.setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      this.wakeNow = done;
+    });
+  }
+
+  /** Ends the current sleep now. */
+  wake(): void {
+    this.wakeNow?.();
+  }
+}
+
 /** The process-wide system clock. */
 export const systemClock: Clock = new SystemClock();
