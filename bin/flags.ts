@@ -40,12 +40,21 @@ export function quantity(value: string): string {
   return value;
 }
 
+/** Whether `value` is dotted IPv4: four decimal octets up to 255. */
+function isDottedIPv4(value: string): boolean {
+  const octets = value.split('.');
+  return octets.length === 4 && octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255);
+}
+
 /** A loopback IPv4 address (127.x.y.z). */
 export function loopbackAddress(value: string): string {
-  const octets = value.split('.');
-  if (octets.length !== 4 || octets[0] !== '127' || !octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255)) {
-    throw new InvalidArgumentError('must be a loopback IPv4 address such as 127.1.0.2');
-  }
+  if (!isDottedIPv4(value) || !value.startsWith('127.')) throw new InvalidArgumentError('must be a loopback IPv4 address such as 127.1.0.2');
+  return value;
+}
+
+/** An IPv4 address (the VIP heartbeat address). */
+export function ipv4Address(value: string): string {
+  if (!isDottedIPv4(value)) throw new InvalidArgumentError('must be an IPv4 address such as 198.51.100.11');
   return value;
 }
 

@@ -5,21 +5,14 @@
  * custom kinds. Every flag is in `--help`; a bad flag is one clear line and exit code 2.
  */
 import 'reflect-metadata';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { crdsCommand } from './crds.js';
-import { bool, cidr, collect, count, duration, loopbackAddress, port, portRangeFlag, quantity, serviceRange } from './flags.js';
+import { bool, cidr, collect, count, duration, ipv4Address, loopbackAddress, port, portRangeFlag, quantity, serviceRange } from './flags.js';
 import { addNodeLifecycleFlags } from './lifecycle-flags.js';
 import { CliError } from './modules.js';
 import { nodeCommand } from './node.js';
 import { runCommand } from './run.js';
 import { upCommand } from './up.js';
-
-/** An IPv4 address (the VIP heartbeat address). */
-function ipv4Address(value: string): string {
-  const octets = value.split('.');
-  if (octets.length !== 4 || !octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255)) throw new InvalidArgumentError('must be an IPv4 address such as 198.51.100.11');
-  return value;
-}
 
 function program(): Command {
   const root = new Command('keelson')

@@ -43,7 +43,7 @@ export {
   type HeartbeatTransport,
   type UdpHeartbeatOptions,
 } from './heartbeat.js';
-export { findExecutable, inSubnet, interfaceAddresses, ipv4ToNumber, placeVip, runIp, type InterfaceAddress } from './ip-command.js';
+export { findExecutable, inSubnet, interfaceAddresses, placeVip, runIp, type InterfaceAddress } from './ip-command.js';
 export {
   acquiredLease,
   LEASE_DURATION_ANNOTATION,

@@ -5,6 +5,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { parseIPv4 } from '../node-agent/ip-allocator.js';
 
 /** The first executable `name` on PATH or in /usr/sbin, /sbin; undefined if none. */
 export function findExecutable(name: string): string | undefined {
@@ -60,17 +61,10 @@ export async function interfaceAddresses(): Promise<InterfaceAddress[]> {
   );
 }
 
-/** An IPv4 address as a 32-bit number; undefined if malformed. */
-export function ipv4ToNumber(address: string): number | undefined {
-  const octets = address.split('.');
-  if (octets.length !== 4 || !octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255)) return undefined;
-  return octets.reduce((n, o) => n * 256 + Number(o), 0);
-}
-
 /** True if `address` is inside `network/prefixlen`. */
 export function inSubnet(address: string, network: string, prefixlen: number): boolean {
-  const a = ipv4ToNumber(address);
-  const n = ipv4ToNumber(network);
+  const a = parseIPv4(address);
+  const n = parseIPv4(network);
   if (a === undefined || n === undefined || prefixlen < 0 || prefixlen > 32) return false;
   const size = 2 ** (32 - prefixlen);
   return Math.floor(a / size) === Math.floor(n / size);
