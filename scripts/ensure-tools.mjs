@@ -5,7 +5,9 @@
 // - `ip` (`iproute2`) and `arping` (`iputils-arping`): the VIP failover tests build network
 //   namespaces, veths and a bridge, add and remove addresses, and send gratuitous ARP;
 // - `nft` (`nftables`), `conntrack` (`conntrack`) and `sysctl` (`procps`): the nftables proxy
-//   mode and its tests (rules, stale UDP flows, route_localnet inside their namespaces).
+//   mode and its tests (rules, stale UDP flows, route_localnet inside their namespaces);
+// - `cc` (`gcc` with `libc6-dev`, its headers): builds the userspace proxy's native relay
+//   (scripts/build-native.mjs), whose tests run with the rest.
 //
 // Each tool found prints its version line. Missing ones are installed with apt-get (as root, or
 // through passwordless sudo), running `apt-get update` first only when the install fails (a fresh
@@ -23,6 +25,7 @@ const TOOLS = [
   { tool: 'nft', pkg: 'nftables', versionArgs: ['--version'], sbin: true },
   { tool: 'sysctl', pkg: 'procps', versionArgs: ['--version'], sbin: true },
   { tool: 'conntrack', pkg: 'conntrack', versionArgs: ['--version'], sbin: true },
+  { tool: 'cc', pkg: 'gcc libc6-dev', versionArgs: ['--version'], sbin: false, header: '/usr/include/stdio.h' },
 ];
 
 /** The first executable `name` on PATH (and in the sbin folders root's PATH may lack, if `sbin`), or undefined. */
@@ -41,10 +44,17 @@ function onPath(name, sbin = true) {
   return undefined;
 }
 
-/** Prints the tool's version line; true if it is installed and runs. */
-function report({ tool, versionArgs, sbin }) {
+/** Prints the tool's version line; true if it is installed and runs (and its `header`, if any, exists). */
+function report({ tool, versionArgs, sbin, header }) {
   const path = onPath(tool, sbin);
   if (!path) return false;
+  if (header) {
+    try {
+      accessSync(header, constants.R_OK);
+    } catch {
+      return false;
+    }
+  }
   const result = spawnSync(path, versionArgs, { encoding: 'utf8' });
   if (result.error || (tool === 'etcd' && result.status !== 0)) return false;
   const line = `${result.stdout || ''}${result.stderr || ''}`.split('\n').find((l) => l.trim()) ?? '';
@@ -65,7 +75,7 @@ function aptGet(args) {
 const missing = TOOLS.filter((t) => !report(t));
 if (missing.length === 0) process.exit(0);
 
-const packages = missing.map((t) => t.pkg);
+const packages = missing.flatMap((t) => t.pkg.split(' '));
 console.log(`ensure-tools: missing ${missing.map((t) => t.tool).join(', ')}; installing Debian package(s) ${packages.join(' ')}`);
 const install = ['install', '-y', '--no-install-recommends', ...packages];
 if (onPath('apt-get')) {
@@ -77,9 +87,9 @@ if (stillMissing.length === 0) process.exit(0);
 console.error(
   [
     `ensure-tools: ERROR: ${stillMissing.map((t) => t.tool).join(', ')} is required by the test suites (etcd: the storage`,
-    'suites; ip, arping, nft, conntrack, sysctl: the VIP failover and nftables proxy tests), is not installed, and could',
-    'not be installed automatically (that needs apt-get and either root or passwordless sudo). Install it, then run',
-    'the tests again:',
+    'suites; ip, arping, nft, conntrack, sysctl: the VIP failover and nftables proxy tests; cc: the native relay), is not',
+    'installed, and could not be installed automatically (that needs apt-get and either root or passwordless sudo).',
+    'Install it, then run the tests again:',
     `    sudo apt-get update && sudo apt-get install -y ${stillMissing.map((t) => t.pkg).join(' ')}    # Debian/Ubuntu`,
   ].join('\n'),
 );

@@ -12,6 +12,7 @@
  */
 import type { Clock, Logger, TimerHandle } from '../../lib/index.js';
 import { RetryingListener, type OpenSocket } from './listener.js';
+import type { NativeRelay } from './native-relay.js';
 import { RoundRobinBalancer } from './load-balancer.js';
 import type { ProxyMetrics } from './proxy-metrics.js';
 import type { ServicePortState } from './service-ports.js';
@@ -29,6 +30,8 @@ export interface ForwarderContext {
   connectTimeoutsMs: readonly number[];
   /** How long a UDP client session lives without traffic, ms. */
   udpIdleTimeoutMs: number;
+  /** Where lasting TCP connections are handed over (absent: they are copied in JavaScript to the end). */
+  relay?: NativeRelay;
 }
 
 /** An address a forwarder listens on. */

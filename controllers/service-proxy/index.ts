@@ -11,8 +11,9 @@
  * - `service-ports.ts`: the desired state of a Service port, computed from the objects;
  * - `proxier.ts`: the {@link Proxier} interface every mode implements, and the modes;
  * - `userspace-proxier.ts`: the `userspace` mode, with `forwarder.ts` (listening, draining),
- *   `tcp-forwarder.ts`, `udp-forwarder.ts`, `relay.ts` (copying bytes), `load-balancer.ts`
- *   (round-robin and affinity) and `listener.ts` (binding with retries);
+ *   `tcp-forwarder.ts`, `udp-forwarder.ts`, `relay.ts` (copying bytes), `native-relay.ts` (the
+ *   process lasting connections are handed to), `load-balancer.ts` (round-robin and affinity)
+ *   and `listener.ts` (binding with retries);
  * - `nftables-proxier.ts`: the `nftables` mode (Linux, root) — DNAT rules in the kernel, kept up
  *   to date by transactions that carry only what changed, with the ruleset as data in
  *   `nftables-rules.ts`;
@@ -24,6 +25,7 @@ export { SERVICE_PROXY_CONTROLLER, ServiceProxyController } from './controller.j
 export { Forwarder, type ForwarderContext, type Flow, type ListenAddress } from './forwarder.js';
 export { RetryingListener, type OpenSocket } from './listener.js';
 export { RoundRobinBalancer } from './load-balancer.js';
+export { MAX_RELAY_FAILURES, NATIVE_RELAY_PATH, NativeRelay, nativeRelayFor, RELAY_MODES, type RelayEnd, type RelayMode } from './native-relay.js';
 export { NFTABLES_DEFAULTS, NftablesError, NftablesProxier, nftablesTableForNode, staleUdpFlows, type NftablesProxierOptions } from './nftables-proxier.js';
 export {
   baseTableLines,
@@ -61,6 +63,6 @@ export {
   type LocalTrafficPolicy,
   type ServicePortState,
 } from './service-ports.js';
-export { TcpForwarder } from './tcp-forwarder.js';
+export { HAND_OVER_AFTER_READS, TcpForwarder } from './tcp-forwarder.js';
 export { UdpForwarder } from './udp-forwarder.js';
 export { USERSPACE_DEFAULTS, UserspaceProxier, type UserspaceProxierOptions } from './userspace-proxier.js';

@@ -27,6 +27,8 @@ export interface ProxyMetrics {
   dialFailures: Pick<Counter, 'inc'>;
   /** `keelson_proxy_drained_connections_total`: connections cut because their drain grace period ended. */
   drainExpired: Pick<Counter, 'inc'>;
+  /** `keelson_proxy_native_relay_connections_total`: TCP connections handed to the native relay. */
+  relayedConnections: Pick<Counter, 'inc'>;
 }
 
 function getOrCreate<T>(registry: Registry, name: string, create: () => T): T {
@@ -57,6 +59,9 @@ export function proxyMetrics(metrics: Metrics | undefined): ProxyMetrics {
     drainExpired: getOrCreate(registry, 'keelson_proxy_drained_connections_total', () =>
       new Counter({ name: 'keelson_proxy_drained_connections_total', help: 'Connections to removed endpoints closed when their drain grace period ended', registers }),
     ),
+    relayedConnections: getOrCreate(registry, 'keelson_proxy_native_relay_connections_total', () =>
+      new Counter({ name: 'keelson_proxy_native_relay_connections_total', help: 'Proxied TCP connections handed to the native relay (their bytes no longer pass through Node.js)', registers }),
+    ),
   };
 }
 
@@ -69,4 +74,5 @@ export const NO_PROXY_METRICS: ProxyMetrics = {
   connections: { labels: () => noop as never },
   dialFailures: noop,
   drainExpired: noop,
+  relayedConnections: noop,
 };

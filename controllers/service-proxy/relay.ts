@@ -37,8 +37,21 @@ export class Forwarding {
   private source: Socket | undefined;
   private target: Socket | undefined;
   private held: Buffer[] = [];
+  private draining = false;
+  /** Chunks forwarded so far. */
+  reads = 0;
+  /**
+   * Called after each forwarded chunk the target took at once; returning false stops the
+   * source reading (it was handed over: see native-relay.ts).
+   */
+  afterForward: (() => boolean) | undefined;
   /** `onread` for the source socket. */
   readonly onread: OnReadOpts = { buffer: readBuffer, callback: (bytes, buffer) => this.forward(copyOut(buffer, bytes)) };
+
+  /** Whether the source waits for the target to drain. */
+  get waiting(): boolean {
+    return this.draining;
+  }
 
   /** Starts writing to `target` what `source` reads (and what it read before). */
   start(source: Socket, target: Socket): void {
@@ -48,7 +61,7 @@ export class Forwarding {
     this.held = [];
     let room = true;
     for (const chunk of held) room = target.write(chunk);
-    if (!room) target.once('drain', this.resume);
+    if (!room) this.waitForDrain(target);
     else if (held.length) source.resume();
   }
 
@@ -68,12 +81,19 @@ export class Forwarding {
       this.held.push(chunk);
       return false;
     }
-    if (target.write(chunk)) return true;
-    target.once('drain', this.resume);
+    this.reads++;
+    if (target.write(chunk)) return this.afterForward?.() ?? true;
+    this.waitForDrain(target);
     return false;
   }
 
+  private waitForDrain(target: Socket): void {
+    this.draining = true;
+    target.once('drain', this.resume);
+  }
+
   private readonly resume = (): void => {
+    this.draining = false;
     this.source?.resume();
   };
 }
@@ -83,6 +103,16 @@ function copyOut(buffer: Uint8Array, bytes: number): Buffer {
   const chunk = Buffer.allocUnsafe(bytes);
   chunk.set(buffer.subarray(0, bytes));
   return chunk;
+}
+
+/** Resets a socket (RST), or destroys it if it is not connected TCP any more. */
+export function reset(socket: Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
 }
 
 /** What `net.Socket` keeps of its libuv handle (not part of Node's typed API). */

@@ -12,23 +12,24 @@
  *   one side resets the other.
  * - The client's bytes wait in the kernel (`pauseOnConnect`) until the endpoint is connected.
  * - Bytes are copied with `onread` callbacks, not `pipe()` (see relay.ts): the cost per request.
+ * - A connection still open after {@link HAND_OVER_AFTER_READS} forwarded chunks is handed to the
+ *   native relay when the proxier has one (native-relay.ts), at a moment when neither direction
+ *   has bytes buffered in Node.js or has ended: from then on its bytes never enter Node.js.
  */
 import { connect, createServer, type OnReadOpts, type Socket } from 'node:net';
 import { Forwarder, formatAddress, type Flow, type ListenAddress } from './forwarder.js';
 import type { OpenSocket } from './listener.js';
 import type { RoundRobinBalancer } from './load-balancer.js';
-import { adoptWithOnread, Forwarding } from './relay.js';
+import type { NativeRelay } from './native-relay.js';
+import { adoptWithOnread, Forwarding, reset } from './relay.js';
 import type { ServiceEndpoint } from './service-ports.js';
 
-/** Resets a socket (RST), or destroys it if it is not connected TCP any more. */
-function reset(socket: Socket): void {
-  if (socket.destroyed) return;
-  try {
-    socket.resetAndDestroy();
-  } catch {
-    socket.destroy();
-  }
-}
+/**
+ * Chunks a connection forwards (both directions together) in JavaScript before it is handed to
+ * the native relay: two request/reply exchanges. A connection per request (HTTP with
+ * `Connection: close`) never reaches it, and stays where handing over would cost more than it saves.
+ */
+export const HAND_OVER_AFTER_READS = 4;
 
 /** Forwards TCP connections of one Service port (see the file header). */
 export class TcpForwarder extends Forwarder {
@@ -118,14 +119,13 @@ export class TcpForwarder extends Forwarder {
     const toBackend = new Forwarding();
     const adopted = adoptWithOnread(accepted, toBackend.onread, true);
     const client = adopted ?? accepted;
-    const flow: Flow = {
-      endpoint,
-      close: () => {
-        reset(client);
-        reset(backend);
-      },
+    let closeNow = () => {
+      reset(client);
+      reset(backend);
     };
+    const flow: Flow = { endpoint, close: () => closeNow() };
     let open = 2;
+    let ended = false;
     const closed = () => {
       if (--open === 0) this.untrack(flow);
     };
@@ -138,13 +138,39 @@ export class TcpForwarder extends Forwarder {
         if (hadError || !from.readableEnded) reset(to);
         closed();
       });
-      from.once('end', () => to.end());
+      from.once('end', () => {
+        ended = true;
+        to.end();
+      });
     };
     this.track(flow);
     pair(client, backend);
     pair(backend, client);
+    const relay = this.context.relay;
+    if (adopted && relay) {
+      toClient.afterForward = toBackend.afterForward = () => {
+        if (toClient.reads + toBackend.reads < HAND_OVER_AFTER_READS || ended || !relay.available) return true;
+        if (client.writableLength || backend.writableLength || toClient.waiting || toBackend.waiting) return true;
+        toClient.afterForward = toBackend.afterForward = undefined;
+        this.handOver(relay, flow, client, backend, (close) => (closeNow = close));
+        return false;
+      };
+    }
     toClient.start(backend, client);
     if (adopted) toBackend.start(client, backend);
     else toBackend.listen(client, backend);
+  }
+
+  /** Moves a connection, idle in both directions, to the native relay; `setClose` gets the way to close it there. */
+  private handOver(relay: NativeRelay, flow: Flow, client: Socket, backend: Socket, setClose: (close: () => void) => void): void {
+    for (const socket of [client, backend]) {
+      socket.pause();
+      socket.removeAllListeners('close');
+      socket.removeAllListeners('end');
+      socket.removeAllListeners('error');
+      socket.on('error', () => undefined);
+    }
+    this.context.metrics.relayedConnections.inc();
+    setClose(relay.handOver(client, backend, () => this.untrack(flow)));
   }
 }

@@ -19,9 +19,13 @@
  * — `keelson up` and `keelson node` agents — all listen on the same cluster IPs, and the kernel
  * spreads new connections (UDP: client flows) between them. Each proxy serves every Service, so
  * any of them will do; when one process ends, the others carry on.
+ *
+ * Lasting TCP connections are handed to the native relay when it was built (`relay: 'auto'`,
+ * the default; see native-relay.ts): one relay process per proxier, started at the first one.
  */
 import type { Clock, Logger, Metrics } from '../../lib/index.js';
 import type { Forwarder, ForwarderContext, ListenAddress } from './forwarder.js';
+import { NativeRelay, nativeRelayFor, type RelayMode } from './native-relay.js';
 import type { Proxier } from './proxier.js';
 import { proxyMetrics } from './proxy-metrics.js';
 import { sameClusterBinding, type ServicePortState } from './service-ports.js';
@@ -44,6 +48,13 @@ export interface UserspaceProxierOptions {
   connectTimeoutsMs?: readonly number[];
   /** How long a UDP client session lives without traffic (default 30 s). */
   udpIdleTimeoutMs?: number;
+  /**
+   * How TCP connections' bytes are copied (default `auto`: lasting ones by the native relay
+   * when it was built, see native-relay.ts; `native` requires it; `javascript` never uses it).
+   */
+  relay?: RelayMode;
+  /** The native relay program (default: the one the build makes, `dist/native/keelson-relay`). */
+  relayPath?: string;
 }
 
 /** Defaults of {@link UserspaceProxierOptions}. */
@@ -65,7 +76,12 @@ export class UserspaceProxier implements Proxier {
 
   constructor(options: UserspaceProxierOptions) {
     this.nodeAddresses = [...new Set(options.nodeAddresses)];
+    const relayPath = nativeRelayFor(options.relay ?? 'auto', options.relayPath);
+    if (!relayPath && (options.relay ?? 'auto') === 'auto') {
+      options.logger.info('native relay not built (it needs a C compiler at build time): every TCP connection is copied in JavaScript');
+    }
     this.context = {
+      ...(relayPath ? { relay: new NativeRelay(relayPath, options.logger.child({ component: 'native-relay' })) } : {}),
       clock: options.clock,
       logger: options.logger,
       metrics: proxyMetrics(options.metrics),
@@ -134,6 +150,12 @@ export class UserspaceProxier implements Proxier {
     for (const forwarder of this.retired) forwarder.close('cut');
     this.services.clear();
     this.retired.clear();
+    await this.context.relay?.stop();
+  }
+
+  /** The native relay's process id while it runs (connections were handed to it), for tests and introspection. */
+  get relayPid(): number | undefined {
+    return this.context.relay?.pid;
   }
 
   /** Where a Service port listens: its cluster IP, its extra addresses (VIPs) and, with a node port, the node addresses. */

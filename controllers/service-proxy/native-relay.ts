@@ -1,0 +1,193 @@
+/**
+ * The native relay: a small C program (`native/keelson-relay.c`, built into
+ * `dist/native/keelson-relay` when a C compiler is present) to which the userspace proxy hands
+ * connections that last, so that their bytes are copied at HAProxy's cost per request rather
+ * than Node.js's (see `bench/proxy`).
+ *
+ * Node.js keeps every decision: accepting, choosing and dialing the endpoint (retries,
+ * affinity), and the connection's place in draining. A connection starts in JavaScript
+ * (relay.ts); once it carried a few exchanges and both directions are idle (nothing buffered, no
+ * end seen), tcp-forwarder.ts pauses both sockets and hands them to the relay through Node.js's
+ * IPC channel (`child.send(message, socket)`: the sockets travel as file descriptors; bytes not
+ * read yet wait in the kernel). The relay copies until the connection is over, with the same
+ * half-close and reset semantics, and reports its end; a drain grace period or the proxy's stop
+ * closes it with a message. Short connections (a request each) never leave JavaScript: the
+ * handing over costs more than it saves there.
+ *
+ * One relay process per proxier, started at the first hand-over. If it exits (it should not),
+ * the connections it carried end (reported as reset) and the next hand-over starts a new one;
+ * after {@link MAX_RELAY_FAILURES} exits the proxier copies in JavaScript only.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../../lib/index.js';
+import { reset } from './relay.js';
+
+/** Where the build puts the relay program (`dist/native/keelson-relay`). */
+export const NATIVE_RELAY_PATH = fileURLToPath(new URL('../../native/keelson-relay', import.meta.url));
+
+/**
+ * How a userspace proxier copies the bytes of its TCP connections: `auto` (the default) hands
+ * lasting connections to the native relay when it was built, else copies in JavaScript;
+ * `native` requires the relay (the proxier fails to start without it); `javascript` never uses it.
+ */
+export type RelayMode = 'auto' | 'native' | 'javascript';
+
+/** The relay modes, for flags. */
+export const RELAY_MODES: readonly RelayMode[] = ['auto', 'native', 'javascript'];
+
+/** Unexpected exits of the relay process after which a proxier stops handing connections over. */
+export const MAX_RELAY_FAILURES = 3;
+
+/** The relay program for `mode`: its path, or undefined to copy in JavaScript. Throws for `native` without it. */
+export function nativeRelayFor(mode: RelayMode, path = NATIVE_RELAY_PATH): string | undefined {
+  if (mode === 'javascript') return undefined;
+  try {
+    accessSync(path, constants.X_OK);
+    return path;
+  } catch {
+    if (mode === 'native') {
+      throw new Error(`the native relay ${path} is not built (it needs a C compiler: Debian's gcc; npm run build builds it)`);
+    }
+    return undefined;
+  }
+}
+
+/** How a handed-over connection ended: `clean` once both sides ended, else reset. */
+export type RelayEnd = 'clean' | 'reset';
+
+/** A connection handed over: called once when it ended; the sockets the relay has not confirmed yet. */
+interface Relayed {
+  ended: (end: RelayEnd) => void;
+  /** By side (0: client, 1: endpoint): still open here until the relay says it got them. */
+  held: Array<Socket | undefined>;
+}
+
+/** A message from the relay program. */
+interface RelayMessage {
+  got?: number;
+  side?: number;
+  ended?: number;
+  reset?: number;
+}
+
+/** The relay process of one proxier (see the file header). */
+export class NativeRelay {
+  private child: ChildProcess | undefined;
+  private nextId = 1;
+  /** The connections it carries, by relay id. */
+  private readonly relays = new Map<number, Relayed>();
+  private failures = 0;
+  private stopping = false;
+
+  constructor(
+    /** The relay program. */
+    private readonly path: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Whether connections are handed over (false once stopped, or after too many failures). */
+  get available(): boolean {
+    return !this.stopping && this.failures < MAX_RELAY_FAILURES;
+  }
+
+  /** The relay's process id, while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /**
+   * Hands a connected pair over: both sockets must be paused, with nothing buffered. Each is
+   * destroyed here once the relay has its copy (its file descriptor lives on there). `ended` is
+   * called once, when the connection is over. Returns the function that closes it (reset) early.
+   */
+  handOver(client: Socket, endpoint: Socket, ended: (end: RelayEnd) => void): () => void {
+    const child = this.ensureChild();
+    const id = this.nextId++;
+    // Sent with keepOpen: each socket stays open here until the relay confirms it has its copy
+    // (`got`), so that none is lost if the relay dies with sockets on their way — Node.js sends
+    // one at a time, each after the previous one's acknowledgement.
+    const held: Relayed['held'] = [client, endpoint];
+    this.relays.set(id, { ended, held });
+    const failed = (err: Error | null) => {
+      if (!err) return;
+      this.logger.debug({ err: err.message }, 'handing a connection to the native relay failed');
+      this.end(id, 'reset');
+    };
+    child.send({ relay: id, side: 0 }, client, { keepOpen: true }, failed);
+    child.send({ relay: id, side: 1 }, endpoint, { keepOpen: true }, failed);
+    return () => {
+      if (this.relays.has(id) && this.child === child && child.connected) child.send({ close: id });
+    };
+  }
+
+  /** Stops the relay process: the connections it still carries are closed. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    // The close messages sent before are read first; then the channel's end stops it.
+    if (child.connected) child.disconnect();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private ensureChild(): ChildProcess {
+    if (this.child) return this.child;
+    const child = spawn(this.path, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
+    this.child = child;
+    // The proxy's listeners keep the process alive, not the relay.
+    child.unref();
+    child.channel?.unref();
+    this.logger.debug({ pid: child.pid }, 'native relay started');
+    child.on('message', (message: RelayMessage) => {
+      if (typeof message?.got === 'number') this.got(message.got, message.side ?? -1);
+      else if (typeof message?.ended === 'number') this.end(message.ended, message.reset ? 'reset' : 'clean');
+    });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-2000)));
+    child.on('error', (err) => {
+      if (child.pid !== undefined) {
+        this.logger.warn({ err }, 'native relay: a message could not be sent');
+        return;
+      }
+      // It could not even start: no use trying again.
+      if (this.child === child) this.child = undefined;
+      this.failures = MAX_RELAY_FAILURES;
+      for (const id of [...this.relays.keys()]) this.end(id, 'reset');
+      this.logger.error({ err, path: this.path }, 'native relay cannot start; copying connections in JavaScript');
+    });
+    child.once('exit', (code, signal) => {
+      if (this.child === child) this.child = undefined;
+      const lost = this.relays.size;
+      for (const id of [...this.relays.keys()]) this.end(id, 'reset');
+      if (this.stopping) return;
+      this.failures++;
+      const fields = { code, signal, connectionsLost: lost, stderr: stderr.trim() || undefined };
+      if (this.available) this.logger.warn(fields, 'native relay exited; the next lasting connection starts a new one');
+      else this.logger.error(fields, `native relay exited ${this.failures} times; copying connections in JavaScript from now on`);
+    });
+    return child;
+  }
+
+  /** The relay has its copy of a socket: close this process's. */
+  private got(id: number, side: number): void {
+    const socket = this.relays.get(id)?.held[side];
+    if (!socket) return;
+    this.relays.get(id)!.held[side] = undefined;
+    socket.destroy();
+  }
+
+  /** A connection is over: sockets the relay never got are reset here (this process has the last copy). */
+  private end(id: number, how: RelayEnd): void {
+    const relayed = this.relays.get(id);
+    if (!relayed) return;
+    this.relays.delete(id);
+    for (const socket of relayed.held) if (socket) reset(socket);
+    relayed.ended(how);
+  }
+}
