@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { destination, type LevelWithSilent, type Logger } from 'pino';
 import { NodeAgent, type NodeAgentOptions } from '../controllers/node-agent/index.js';
 import { electionTiming, type ElectionTiming } from '../controllers/vip-failover/index.js';
+import type { RelayMode } from '../controllers/service-proxy/index.js';
 import { ClientEnvResolver, ProcessRuntime } from '../controllers/node-agent/runtime/index.js';
 import { createAuthenticator } from '../lib/apiserver/auth.js';
 import { Node } from '../lib/api/kinds.js';
@@ -39,6 +40,7 @@ export interface NodeOptions {
   /** Milliseconds. */
   statsInterval: number;
   proxyMode: 'userspace' | 'nftables';
+  proxyRelay?: RelayMode;
   /** VIP failover heartbeats: the node-network address (default: the node's address) and port. */
   vipHeartbeatAddress?: string;
   vipHeartbeatPort?: number;
@@ -64,6 +66,8 @@ export interface NodeAgentSetup {
   leaseRenewIntervalMs?: number;
   leaseDurationSeconds?: number;
   proxyMode?: 'userspace' | 'nftables';
+  /** How a userspace proxy copies lasting TCP connections (default `auto`). */
+  proxyRelay?: RelayMode;
   /** The apiserver's bearer token: the agent's endpoints then require it. */
   token?: string;
   /** True for an agent alone in its process (its own CPU and memory count as the node's). */
@@ -93,6 +97,7 @@ export function createNodeAgent(setup: NodeAgentSetup): NodeAgent {
     ...(setup.leaseRenewIntervalMs !== undefined ? { leaseRenewIntervalMs: setup.leaseRenewIntervalMs } : {}),
     ...(setup.leaseDurationSeconds !== undefined ? { leaseDurationSeconds: setup.leaseDurationSeconds } : {}),
     ...(setup.proxyMode ? { proxyMode: setup.proxyMode } : {}),
+    ...(setup.proxyRelay ? { proxyRelay: setup.proxyRelay } : {}),
     ...(authenticate ? { authenticate: (header: string | undefined) => authenticate(header) !== undefined } : {}),
     includeAgentProcess: !!setup.includeAgentProcess,
     ...(setup.statsIntervalMs !== undefined ? { statsIntervalMs: setup.statsIntervalMs } : {}),
@@ -175,6 +180,7 @@ export async function nodeCommand(options: NodeOptions): Promise<void> {
       statsIntervalMs: options.statsInterval,
       leaseDurationSeconds: options.nodeLeaseDurationSeconds,
       proxyMode: options.proxyMode,
+      ...(options.proxyRelay ? { proxyRelay: options.proxyRelay } : {}),
       ...(token ? { token } : {}),
       includeAgentProcess: true,
       vip: {

@@ -23,7 +23,7 @@ import { Manager } from '../lib/runtime/manager.js';
 import { serveVipService, type NodeAgent } from '../controllers/node-agent/index.js';
 import { NodeIpamConfiguration } from '../controllers/node-ipam/index.js';
 import { NodeLifecycleConfiguration } from '../controllers/node-lifecycle/index.js';
-import { ServiceProxy, type ProxyMode } from '../controllers/service-proxy/index.js';
+import { ServiceProxy, type ProxyMode, type RelayMode } from '../controllers/service-proxy/index.js';
 import { nodeLifecycleOptions, type NodeLifecycleFlags } from './lifecycle-flags.js';
 import { CliError } from './modules.js';
 import { VirtualIP } from '../controllers/vip-failover/index.js';
@@ -60,6 +60,8 @@ export interface UpOptions extends NodeLifecycleFlags {
   defaultUnreachableTolerationSeconds?: number;
   /** Mode of the host's service proxy (one for all in-process agents; none without agents). */
   proxyMode?: ProxyMode;
+  /** How the userspace proxy copies lasting TCP connections (default `auto`). */
+  proxyRelay?: RelayMode;
   /** VIP failover heartbeat interval of the in-process agents (ms). */
   vipHeartbeatInterval?: number;
   /** VIP lease duration of the in-process agents (ms; default 3 heartbeat intervals). */
@@ -178,6 +180,7 @@ export async function upCommand(options: UpOptions): Promise<void> {
         proxy = new ServiceProxy({
           client,
           mode: options.proxyMode ?? 'userspace',
+          userspace: { relay: options.proxyRelay ?? 'auto' },
           nodeAddresses: agents.map((a) => a.address),
           nodeNames: agents.map((a) => a.name),
           logger,

@@ -31,7 +31,7 @@ import {
   type Pod,
   type ReconcileRequest,
 } from '../../lib/index.js';
-import { nftablesTableForNode, ServiceProxy, type ProxyMode } from '../service-proxy/index.js';
+import { nftablesTableForNode, ServiceProxy, type ProxyMode, type RelayMode } from '../service-proxy/index.js';
 import { serviceRefKey, VipParticipant, type ElectionTiming, type VirtualIP } from '../vip-failover/index.js';
 import { NodeLease } from './node-lease.js';
 import { NodeReporter } from './node-reporter.js';
@@ -84,6 +84,8 @@ export interface NodeAgentOptions {
    * process runs one for all its agents, as `keelson up` does.
    */
   proxyMode?: ProxyMode;
+  /** How a `userspace` proxy copies lasting TCP connections (default `auto`: the native relay when built). */
+  proxyRelay?: RelayMode;
   /**
    * Take part in VIP failover (the VirtualIPs this node is eligible for), with heartbeats on
    * `heartbeatAddress` (default: the node's address) and `heartbeatPort` (default: any free
@@ -266,6 +268,7 @@ export class NodeAgent {
         this.proxy = new ServiceProxy({
           client: this.options.client,
           mode: this.options.proxyMode,
+          userspace: { relay: this.options.proxyRelay ?? 'auto' },
           nodeAddresses: [this.address],
           nodeNames: [this.name],
           // Its own nftables table: agents on one host (and `keelson up`'s proxy) never replace another's.

@@ -241,13 +241,13 @@ describe('keelson node and keelson up --nodes', function () {
   });
 
   it('answers bad flags with one line and exit code 2, and documents every flag', async () => {
-    for (const args of [['node'], ['node', '--name', 'x', '--port', 'abc'], ['node', '--name', 'x', '--address', '10.0.0.1'], ['node', '--name', 'x', '--proxy-mode', 'ipvs'], ['node', '--name', 'x', '--lease-renew-interval', 'soon']]) {
+    for (const args of [['node'], ['node', '--name', 'x', '--port', 'abc'], ['node', '--name', 'x', '--address', '10.0.0.1'], ['node', '--name', 'x', '--proxy-mode', 'ipvs'], ['node', '--name', 'x', '--proxy-relay', 'fast'], ['node', '--name', 'x', '--lease-renew-interval', 'soon']]) {
       const { code, stderr } = await keelson(args, dir);
       expect(code, args.join(' ')).to.equal(2);
       expect(stderr.trim().split('\n'), stderr).to.have.length(1);
     }
     const help = await keelson(['node', '--help'], dir);
-    for (const flag of ['--name', '--kubeconfig', '--context', '--store', '--address', '--port', '--cpu', '--memory', '--pods', '--data-dir', '--lease-renew-interval', '--proxy-mode', '--token-file']) {
+    for (const flag of ['--name', '--kubeconfig', '--context', '--store', '--address', '--port', '--cpu', '--memory', '--pods', '--data-dir', '--lease-renew-interval', '--proxy-mode', '--proxy-relay', '--token-file']) {
       expect(help.stdout).to.contain(flag);
     }
     expect(help.stdout).to.match(/--proxy-mode <mode>\s+the node's service proxy/);
