@@ -10,10 +10,13 @@
  * - Subjects, each a separate process on its own loopback address and the same port:
  *   `direct` (wrk straight to the first backend: the ceiling); `haproxy` (`mode tcp`,
  *   `balance roundrobin` over the three backends — the same L4 job as keelson's proxy:
- *   round-robin per connection — `nbthread 1`, as keelson's proxy has one JavaScript thread);
+ *   round-robin per connection — `nbthread 1`, as keelson's proxy copies on one thread: its
+ *   JavaScript thread, or the native relay's);
  *   `keelson` (the userspace proxier of controllers/service-proxy, fed the desired state of one
  *   Service with the three backends as endpoints, directly — no API server — in a child process
- *   running this file with {@link CHILD_FLAG}, with metrics on as under `keelson up`); and
+ *   running this file with {@link CHILD_FLAG}, with metrics on as under `keelson up`, and its
+ *   default relay: lasting connections go to the native relay when it was built); `keelson-js`
+ *   (the same, copying in JavaScript only: what the native relay saves); and
  *   `keelson-nftables` (the same child with `--proxy-mode nftables`: DNAT rules in a table of
  *   its own, `keelson_bench`, in this host's namespace, deleted afterwards; needs root; wrk's
  *   connections are DNATed in the output hook straight to the backends, no process in the path).
@@ -26,8 +29,8 @@
  *   for the goal's ratio also the median of the ratios within each round (`…_per_round_p50`),
  *   which drifting load on a shared machine disturbs less. For subjects that are a process
  *   (HAProxy, the userspace proxy) also the CPU time it spent per request (`cpu_us_per_req`,
- *   median over the rounds, from /proc): the cost itself, which the load of the machine
- *   disturbs far less than req/s.
+ *   median over the rounds, from /proc; the userspace proxy's with its native relay's): the
+ *   cost itself, which the load of the machine disturbs far less than req/s.
  * - Parts: `keepalive` (wrk's persistent connections, its default: forwarding cost per request;
  *   the goals are judged here) and `close` (`Connection: close`: a new connection per request,
  *   so a proxy's accept and dial cost; ratios printed, no goal — a Node.js socket costs several
@@ -40,12 +43,12 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createProxier, type ProxyMode } from '../controllers/service-proxy/index.js';
+import { createProxier, nativeRelayFor, type ProxyMode, type RelayMode } from '../controllers/service-proxy/index.js';
 import { silentLogger } from '../lib/runtime/logger.js';
 import { Metrics } from '../lib/runtime/metrics.js';
 import { systemClock } from '../lib/util/clock.js';
@@ -152,7 +155,8 @@ export const SUBJECTS: readonly ProxySubject[] = [
     description: 'HAProxy 1 thread, mode tcp, balance roundrobin over the 3 backends',
     start: startHaproxySubject,
   },
-  keelsonSubject('userspace', 'keelson', { peer: 'haproxy', min: 1.0 }, ['direct']),
+  keelsonSubject('userspace', 'keelson', { peer: 'haproxy', min: 1.0 }, ['direct'], 'auto'),
+  keelsonSubject('userspace', 'keelson-js', undefined, ['haproxy', 'keelson'], 'javascript'),
   keelsonSubject('nftables', 'keelson-nftables', { peer: 'direct', min: 0.95 }, ['haproxy']),
 ];
 
@@ -168,17 +172,21 @@ async function deleteBenchTable(): Promise<void> {
   });
 }
 
-/** A subject running keelson's proxier of `mode` in a child process. */
-function keelsonSubject(mode: ProxyMode, name: string, goal: ProxySubject['goal'], compareWith: string[]): ProxySubject {
+/**
+ * A subject running keelson's proxier of `mode` in a child process; for `userspace`, with the
+ * `relay` mode given (`auto`: the native relay when it was built — the description says which).
+ */
+function keelsonSubject(mode: ProxyMode, name: string, goal: ProxySubject['goal'], compareWith: string[], relay: RelayMode = 'auto'): ProxySubject {
+  const copiedBy = nativeRelayFor(relay) ? 'the native relay (a connection leaves Node.js after 2 exchanges)' : 'JavaScript only';
   return {
     name,
-    description: `keelson's service proxy, --proxy-mode ${mode}, in a process of its own, round-robin over the 3 backends`,
-    goal,
+    description: `keelson's service proxy, --proxy-mode ${mode}, in a process of its own, round-robin over the 3 backends${mode === 'userspace' ? `; bytes copied by ${copiedBy}` : ''}`,
+    ...(goal ? { goal } : {}),
     compareWith,
     start: async ({ addresses, cleanup }) => {
       const clusterIP = addresses.subject(name);
       if (mode === 'nftables') cleanup.add('nftables bench table', deleteBenchTable);
-      const child = fork(fileURLToPath(import.meta.url), [CHILD_FLAG, JSON.stringify({ mode, clusterIP, port: PORT, backends: addresses.backends, backendPort: addresses.backendPort(name) })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(fileURLToPath(import.meta.url), [CHILD_FLAG, JSON.stringify({ mode, relay, clusterIP, port: PORT, backends: addresses.backends, backendPort: addresses.backendPort(name) })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       cleanup.add(`keelson proxy (${mode})`, () => stopProcess(child));
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`keelson proxy (${mode}) not ready within 15 s`)), 15_000);
@@ -304,6 +312,29 @@ function processCpuMs(pid: number): number {
   }
 }
 
+/** The running children of process `pid` (processes in /proc whose parent it is). */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+      if (ppid === pid) children.push(Number(entry));
+    } catch {
+      // It exited meanwhile.
+    }
+  }
+  return children;
+}
+
+/**
+ * CPU time of process `pid` and its running descendants so far, ms: the userspace proxy's work
+ * is its own process's plus the native relay's (a child). NaN when `pid` is unreadable.
+ */
+function processTreeCpuMs(pid: number): number {
+  return childrenOf(pid).reduce((sum, child) => sum + (processTreeCpuMs(child) || 0), processCpuMs(pid));
+}
+
 /** A `TcpExt` counter of /proc/net/netstat (NaN when unreadable). */
 function tcpExtCounter(name: string): number {
   try {
@@ -370,9 +401,9 @@ async function measurePart(report: Reporter, part: string, { close, goals }: Par
     for (const [subject, { url, pid }] of running) {
       try {
         await wrk(url, 1, close); // warm-up: connections, JIT, caches
-        const cpuBefore = pid ? processCpuMs(pid) : Number.NaN;
+        const cpuBefore = pid ? processTreeCpuMs(pid) : Number.NaN;
         const result = await wrk(url, SECONDS, close);
-        if (pid) result.cpuUsPerRequest = ((processCpuMs(pid) - cpuBefore) * 1000) / result.requests;
+        if (pid) result.cpuUsPerRequest = ((processTreeCpuMs(pid) - cpuBefore) * 1000) / result.requests;
         rounds.set(subject.name, [...(rounds.get(subject.name) ?? []), result]);
         const list = byRound.get(subject.name) ?? [];
         list[round] = result;
@@ -475,8 +506,9 @@ export const proxyBenchmark: Benchmark = {
 };
 
 /** The child: runs keelson's proxier of the given mode for one Service until SIGTERM or disconnect. */
-async function child(config: { mode: ProxyMode; clusterIP: string; port: number; backends: string[]; backendPort: number }): Promise<void> {
+async function child(config: { mode: ProxyMode; relay: RelayMode; clusterIP: string; port: number; backends: string[]; backendPort: number }): Promise<void> {
   const proxier = createProxier(config.mode, {
+    userspace: { relay: config.relay },
     nodeAddresses: [],
     clock: systemClock,
     logger: silentLogger(),
