@@ -4,13 +4,14 @@
  * requests spread over its pods; scaling the ReplicationController 3 → 5 → 2 while a client
  * keeps sending requests — each on a new connection, none retried — fails none of them (the
  * proxy retries refused dials, pods scaled away drain); a killed pod leaves the rotation within
- * one readiness period (1 s in hello.yaml), again with no failed request. Times are printed;
- * the bounds asserted are generous. Nothing is left running afterwards.
+ * one readiness period (1 s in hello.yaml), again with no failed request; a keep-alive
+ * connection is handed to the native relay, a child process of keelson up, which ends with it.
+ * Times are printed; the bounds asserted are generous. Nothing is left running afterwards.
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { readdirSync, readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { relative } from 'node:path';
 import { Service } from '../../lib/api/kinds.js';
 import { DIST, expectNoProcessesMentioning, requireKubectl, ROOT, TestCluster } from '../harness/cluster.js';
@@ -19,10 +20,10 @@ import { waitFor } from '../harness/wait.js';
 
 const NS = 'default';
 
-/** One GET on a new connection (no keep-alive, no retry): the body, or throws. */
-function get(url: string, timeoutMs = 5000): Promise<string> {
+/** One GET on a new connection (no keep-alive, no retry) — or on `agent`'s: the body, or throws. */
+function get(url: string, timeoutMs = 5000, agent?: Agent): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { agent: false, headers: { connection: 'close' }, timeout: timeoutMs }, (res) => {
+    const req = request(url, { ...(agent ? { agent } : { agent: false, headers: { connection: 'close' } }), timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
@@ -55,6 +56,33 @@ function listeners(ip: string, port: number): number {
     const fields = line.trim().split(/\s+/);
     return fields[1] === local && fields[3] === '0A';
   }).length;
+}
+
+/** Child processes of `pid` whose command name is `name` (from /proc). */
+function childrenNamed(pid: number, name: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (comm === name && ppid === pid) found.push(Number(entry));
+    } catch {
+      // It exited meanwhile.
+    }
+  }
+  return found;
+}
+
+/** Whether process `pid` exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The pod name in `hello from <pod> (<ip>:<port>)`. */
@@ -104,6 +132,8 @@ describe('the service proxy under keelson up --nodes 3', function () {
   let url: string;
   let client: SteadyClient | undefined;
   const marker = `keelson-e2e-${randomUUID()}`;
+  /** The native relay's process, once a test saw it. */
+  let relayPid: number | undefined;
 
   before(async () => {
     requireKubectl();
@@ -126,6 +156,7 @@ describe('the service proxy under keelson up --nodes 3', function () {
   after(async () => {
     await cluster?.stop();
     await expectNoProcessesMentioning(marker);
+    if (relayPid !== undefined) expect(alive(relayPid), 'the native relay ends with keelson up').to.equal(false);
   });
 
   it('answers on the Service cluster IP and spreads requests over the pods', async () => {
@@ -141,6 +172,23 @@ describe('the service proxy under keelson up --nodes 3', function () {
     console.log(`      (30 requests in ${ms.toFixed(0)} ms: ${[...counts.values()].join('/')} over ${counts.size} pods)`);
     expect(new Set(counts.keys())).to.deep.equal(pods);
     for (const n of counts.values()) expect(n).to.be.at.least(5);
+  });
+
+  it('hands a keep-alive connection to the native relay, a child process of keelson up; its requests all reach one pod', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const pods: string[] = [];
+      for (let i = 0; i < 20; i++) pods.push(podOf(await get(url, 5000, agent)));
+      expect(new Set(pods).size, 'one connection, one pod').to.equal(1);
+      const relays = await waitFor(() => {
+        const found = childrenNamed(cluster.upPid, 'keelson-relay');
+        return found.length ? found : undefined;
+      }, { timeoutMs: 2000, what: "keelson up's native relay process" });
+      expect(relays).to.have.length(1);
+      relayPid = relays[0];
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('kubectl describe service lists the endpoints (from the EndpointSlices, as kubectl 1.32 reads them)', async () => {

@@ -123,6 +123,11 @@ export class TestCluster {
     return code;
   }
 
+  /** The process id of `keelson up`. */
+  get upPid(): number {
+    return this.up.child.pid!;
+  }
+
   /** What `keelson up` printed so far. */
   get output(): string {
     return this.up.output();
