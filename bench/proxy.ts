@@ -30,7 +30,8 @@
  *   which drifting load on a shared machine disturbs less. For subjects that are a process
  *   (HAProxy, the userspace proxy) also the CPU time it spent per request (`cpu_us_per_req`,
  *   median over the rounds, from /proc; the userspace proxy's with its native relay's): the
- *   cost itself, which the load of the machine disturbs far less than req/s.
+ *   cost itself, which the load of the machine disturbs far less than req/s — with its ratio to
+ *   each peer's (`cpu_vs_haproxy`: below 1, cheaper than HAProxy).
  * - Parts: `keepalive` (wrk's persistent connections, its default: forwarding cost per request;
  *   the goals are judged here) and `close` (`Connection: close`: a new connection per request,
  *   so a proxy's accept and dial cost; ratios printed, no goal — a Node.js socket costs several
@@ -420,6 +421,11 @@ async function measurePart(report: Reporter, part: string, { close, goals }: Par
     const rps = percentile(results.map((r) => r.requestsPerSecond), 50);
     return results.find((r) => r.requestsPerSecond === rps);
   };
+  /** A subject's CPU time per request, median over its rounds (undefined: not a process). */
+  const cpuPerRequest = (name: string): number | undefined => {
+    const cpu = (rounds.get(name) ?? []).flatMap((r) => (r.cpuUsPerRequest !== undefined && Number.isFinite(r.cpuUsPerRequest) ? [r.cpuUsPerRequest] : []));
+    return cpu.length ? percentile(cpu, 50) : undefined;
+  };
   for (const subject of running.keys()) {
     const results = rounds.get(subject.name);
     const m = median(subject.name);
@@ -434,12 +440,17 @@ async function measurePart(report: Reporter, part: string, { close, goals }: Par
       ['errors', results.reduce((sum, r) => sum + r.errors, 0)],
       ['syn_retrans', m.synRetrans ?? Number.NaN],
     ];
-    // CPU per request is less disturbed by a busy machine than req/s: the median over the rounds.
-    const cpu = results.flatMap((r) => (r.cpuUsPerRequest !== undefined && Number.isFinite(r.cpuUsPerRequest) ? [r.cpuUsPerRequest] : []));
-    if (cpu.length) fields.push(['cpu_us_per_req', percentile(cpu, 50)]);
+    // CPU per request is less disturbed by a busy machine than req/s: the median over the rounds,
+    // and its ratio to every peer that has one (below 1: cheaper than the peer).
+    const cpu = cpuPerRequest(subject.name);
+    if (cpu !== undefined) fields.push(['cpu_us_per_req', cpu]);
     for (const other of subject.compareWith ?? []) {
       const o = median(other);
       if (o) fields.push([`vs_${other}`, m.requestsPerSecond / o.requestsPerSecond]);
+    }
+    for (const other of [...(subject.compareWith ?? []), ...(subject.goal ? [subject.goal.peer] : [])]) {
+      const theirs = cpuPerRequest(other);
+      if (cpu !== undefined && theirs !== undefined) fields.push([`cpu_vs_${other}`, cpu / theirs]);
     }
     let goal: string | undefined;
     if (subject.goal) {

@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { relative } from 'node:path';
-import { DIST, expectNoProcessesMentioning, ROOT, stopProcess, TestCluster } from './harness/cluster.js';
+import { childrenNamed, DIST, expectNoProcessesMentioning, ROOT, stopProcess, TestCluster } from './harness/cluster.js';
 import { writePlainKubeconfig } from './harness/kubeconfig.js';
 import { endpointIPs, helloManifest, readyHello, readyNodes } from './harness/pods.js';
 import { runProcess, startProcess, type ProcessRun, type StartedProcess } from './harness/process.js';
@@ -187,6 +187,12 @@ describe('examples/vip-failover and examples/services under keelson up --nodes 3
         expect([...served].every((name) => name && names.has(name)), `${url}: ${[...served].join(', ')}`).to.equal(true);
         expect(served.size, `${url} spreads over the pods`).to.be.greaterThan(1);
       }
+      // The file's curl with three URLs: one keep-alive connection, one pod, handed to the native relay.
+      const curl = await runProcess('curl', ['-s', 'http://127.77.0.10:8080/', 'http://127.77.0.10:8080/', 'http://127.77.0.10:8080/']);
+      const bodies = curl.stdout.split('\n').filter(Boolean);
+      expect(bodies, curl.stdout).to.have.length(3);
+      expect(new Set(bodies.map((b) => /^hello from (\S+) /.exec(b)?.[1])).size, 'one connection, one pod').to.equal(1);
+      await waitFor(() => childrenNamed(cluster.upPid, 'keelson-relay').length === 1, { timeoutMs: 5000, what: "keelson up's native relay process" });
       await cluster.ok(['delete', '-f', join(ROOT, 'examples/services/exposed.yaml')]);
       await waitFor(async () => (await get('http://127.77.0.10:8080/')) === 'ECONNREFUSED', { timeoutMs: 10_000, intervalMs: 50, what: 'the external IP to stop answering' });
     } finally {

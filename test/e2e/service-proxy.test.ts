@@ -10,11 +10,11 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { relative } from 'node:path';
 import { Service } from '../../lib/api/kinds.js';
-import { DIST, expectNoProcessesMentioning, requireKubectl, ROOT, TestCluster } from '../harness/cluster.js';
+import { childrenNamed, DIST, expectNoProcessesMentioning, requireKubectl, ROOT, TestCluster } from '../harness/cluster.js';
 import { endpointIPs, helloManifest, readyHello, serverProcesses } from '../harness/pods.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -56,23 +56,6 @@ function listeners(ip: string, port: number): number {
     const fields = line.trim().split(/\s+/);
     return fields[1] === local && fields[3] === '0A';
   }).length;
-}
-
-/** Child processes of `pid` whose command name is `name` (from /proc). */
-function childrenNamed(pid: number, name: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (comm === name && ppid === pid) found.push(Number(entry));
-    } catch {
-      // It exited meanwhile.
-    }
-  }
-  return found;
 }
 
 /** Whether process `pid` exists. */

@@ -194,6 +194,23 @@ export class TestCluster {
   }
 }
 
+/** Child processes of `pid` whose command name is `name` (from /proc). */
+export function childrenNamed(pid: number, name: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (comm === name && ppid === pid) found.push(Number(entry));
+    } catch {
+      // It exited meanwhile.
+    }
+  }
+  return found;
+}
+
 /** A process found by {@link processesMentioning}. */
 export interface FoundProcess {
   pid: number;
