@@ -18,7 +18,7 @@
  * the connections it carried end (reported as reset) and the next hand-over starts a new one;
  * after {@link MAX_RELAY_FAILURES} exits the proxier copies in JavaScript only.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -41,18 +41,37 @@ export const RELAY_MODES: readonly RelayMode[] = ['auto', 'native', 'javascript'
 /** Unexpected exits of the relay process after which a proxier stops handing connections over. */
 export const MAX_RELAY_FAILURES = 3;
 
+/** Whether each relay program checked so far runs here (by path). */
+const runnable = new Map<string, boolean>();
+
+/**
+ * Whether the program at `path` is a keelson relay that runs on this machine: run once without
+ * its channel, it must refuse with its own message (exit code 2) — a program built elsewhere, for
+ * another system, fails differently. Checked once per path and process.
+ */
+function runs(path: string): boolean {
+  let known = runnable.get(path);
+  if (known === undefined) {
+    try {
+      accessSync(path, constants.X_OK);
+      const probe = spawnSync(path, [], { env: {}, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'ignore', 'pipe'] });
+      known = probe.status === 2 && probe.stderr.includes('keelson-relay');
+    } catch {
+      known = false;
+    }
+    runnable.set(path, known);
+  }
+  return known;
+}
+
 /** The relay program for `mode`: its path, or undefined to copy in JavaScript. Throws for `native` without it. */
 export function nativeRelayFor(mode: RelayMode, path = NATIVE_RELAY_PATH): string | undefined {
   if (mode === 'javascript') return undefined;
-  try {
-    accessSync(path, constants.X_OK);
-    return path;
-  } catch {
-    if (mode === 'native') {
-      throw new Error(`the native relay ${path} is not built (it needs a C compiler: Debian's gcc; npm run build builds it)`);
-    }
-    return undefined;
+  if (runs(path)) return path;
+  if (mode === 'native') {
+    throw new Error(`the native relay ${path} is not built or does not run here (it needs a C compiler: Debian's gcc; npm run build builds it)`);
   }
+  return undefined;
 }
 
 /** How a handed-over connection ended: `clean` once both sides ended, else reset. */

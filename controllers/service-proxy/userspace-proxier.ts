@@ -78,7 +78,7 @@ export class UserspaceProxier implements Proxier {
     this.nodeAddresses = [...new Set(options.nodeAddresses)];
     const relayPath = nativeRelayFor(options.relay ?? 'auto', options.relayPath);
     if (!relayPath && (options.relay ?? 'auto') === 'auto') {
-      options.logger.info('native relay not built (it needs a C compiler at build time): every TCP connection is copied in JavaScript');
+      options.logger.info('native relay not built or not runnable here (it needs a C compiler at build time): every TCP connection is copied in JavaScript');
     }
     this.context = {
       ...(relayPath ? { relay: new NativeRelay(relayPath, options.logger.child({ component: 'native-relay' })) } : {}),

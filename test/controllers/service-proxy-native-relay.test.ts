@@ -335,5 +335,7 @@ describe('service proxy: the native relay', function () {
     const missing = '/nonexistent/keelson-relay';
     expect(() => new UserspaceProxier({ nodeAddresses: [], clock: systemClock, logger: silentLogger(), relay: 'native', relayPath: missing })).to.throw(/native relay .* is not built/);
     expect(nativeRelayFor('auto', missing)).to.equal(undefined);
+    // A program that is there but is not a relay that runs here (built for another system, say).
+    expect(nativeRelayFor('auto', '/bin/true')).to.equal(undefined);
   });
 });
