@@ -149,7 +149,7 @@ export class TcpForwarder extends Forwarder {
     const relay = this.context.relay;
     if (adopted && relay) {
       toClient.afterForward = toBackend.afterForward = () => {
-        if (toClient.reads + toBackend.reads < HAND_OVER_AFTER_READS || ended || !relay.available) return true;
+        if (toClient.reads + toBackend.reads < HAND_OVER_AFTER_READS || ended || client.destroyed || backend.destroyed || !relay.available) return true;
         if (client.writableLength || backend.writableLength || toClient.waiting || toBackend.waiting) return true;
         toClient.afterForward = toBackend.afterForward = undefined;
         this.handOver(relay, flow, client, backend, (close) => (closeNow = close));
