@@ -24,6 +24,7 @@ import {
   UserspaceProxier,
   type ServiceEndpoint,
 } from '../../controllers/service-proxy/index.js';
+import { processAlive } from '../harness/cluster.js';
 import { cleanups, closeAfterEach, exchange, openConnection, portState, proxier, randomAddress, tcpBackend } from '../harness/proxy-fixtures.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -80,16 +81,6 @@ async function listening(host: string, onConnection: (socket: Socket) => void): 
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   cleanups.push(() => new Promise((resolve) => server.close(resolve)));
   return { ip: host, port: (server.address() as { port: number }).port };
-}
-
-/** Whether process `pid` exists. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Resident memory of process `pid`, KiB (`VmRSS`). */
@@ -254,7 +245,7 @@ describe('service proxy: the native relay', function () {
     const pid = proxy.relayPid!;
     await proxy.stop();
     await open.closed;
-    expect(alive(pid), 'relay process gone').to.equal(false);
+    expect(processAlive(pid), 'relay process gone').to.equal(false);
     await waitFor(() => a.connections.size === 0, { timeoutMs: 2000, what: 'the backend side to close' });
   });
 

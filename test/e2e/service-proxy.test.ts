@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { relative } from 'node:path';
 import { Service } from '../../lib/api/kinds.js';
-import { childrenNamed, DIST, expectNoProcessesMentioning, requireKubectl, ROOT, TestCluster } from '../harness/cluster.js';
+import { childrenNamed, DIST, processAlive, expectNoProcessesMentioning, requireKubectl, ROOT, TestCluster } from '../harness/cluster.js';
 import { endpointIPs, helloManifest, readyHello, serverProcesses } from '../harness/pods.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -56,16 +56,6 @@ function listeners(ip: string, port: number): number {
     const fields = line.trim().split(/\s+/);
     return fields[1] === local && fields[3] === '0A';
   }).length;
-}
-
-/** Whether process `pid` exists. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The pod name in `hello from <pod> (<ip>:<port>)`. */
@@ -139,7 +129,7 @@ describe('the service proxy under keelson up --nodes 3', function () {
   after(async () => {
     await cluster?.stop();
     await expectNoProcessesMentioning(marker);
-    if (relayPid !== undefined) expect(alive(relayPid), 'the native relay ends with keelson up').to.equal(false);
+    if (relayPid !== undefined) expect(processAlive(relayPid), 'the native relay ends with keelson up').to.equal(false);
   });
 
   it('answers on the Service cluster IP and spreads requests over the pods', async () => {

@@ -194,6 +194,16 @@ export class TestCluster {
   }
 }
 
+/** Whether process `pid` exists. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Child processes of `pid` whose command name is `name` (from /proc). */
 export function childrenNamed(pid: number, name: string): number[] {
   const found: number[] = [];
