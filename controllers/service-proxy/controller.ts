@@ -5,7 +5,9 @@
  * reconcile reads the Service and its Endpoints from the informer cache, computes the desired
  * state of each port (`service-ports.ts`) and hands it to the {@link Proxier} bound under
  * {@link ServiceProxier} — whatever its mode. Level-triggered: each sync carries the whole state
- * of one Service, so a missed or repeated event changes nothing.
+ * of one Service, so a missed or repeated event changes nothing. A Service without an Endpoints
+ * object is served from the EndpointSlices labelled with its name (a selector-less Service whose
+ * endpoints were published as slices only, which kube-proxy serves too).
  *
  * Besides the objects, a Service's desired state carries the addresses it is also served on
  * here — the VIPs this host holds for it ({@link ServiceProxyController.serveOn}, fed by the
@@ -16,6 +18,7 @@ import {
   Client,
   Clock,
   Controller,
+  EndpointSlice,
   Endpoints,
   ignoreNotFound,
   Logger,
@@ -28,10 +31,11 @@ import {
   type Runnable,
 } from '../../lib/index.js';
 import { LAST_CHANGE_TRIGGER_TIME_ANNOTATION } from '../endpoints/index.js';
+import { SERVICE_NAME_LABEL } from '../endpointslice/index.js';
 import { ServiceHealthServer } from './health-check.js';
 import { ProxyNodeNames, ServiceProxier, type Proxier } from './proxier.js';
 import { proxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
-import { servicePortsOf, serviceKey, type ServicePortState } from './service-ports.js';
+import { endpointsFromSlices, servicePortsOf, serviceKey, type ServicePortState } from './service-ports.js';
 
 /**
  * The health check a Service needs (kube-proxy's): its `healthCheckNodePort` and the number of
@@ -106,11 +110,23 @@ export class ServiceProxyController implements Reconciler<Service>, Runnable {
     return [{ namespace: endpoints.metadata?.namespace ?? '', name: endpoints.metadata?.name ?? '' }];
   }
 
+  /** An EndpointSlice belongs to the Service its `kubernetes.io/service-name` label names. */
+  @Watches(EndpointSlice)
+  sliceToService(slice: EndpointSlice): ReconcileRequest[] {
+    const service = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
+    return service ? [{ namespace: slice.metadata?.namespace ?? '', name: service }] : [];
+  }
+
   /** Hands the proxier the Service's ports with their ready endpoints (none when it is gone). */
   async reconcile({ namespace, name }: ReconcileRequest): Promise<void> {
     const key = serviceKey(namespace, name);
     const service = await this.client.get(Service, name, { namespace }).catch(ignoreNotFound);
-    const endpoints = service ? await this.client.get(Endpoints, name, { namespace }).catch(ignoreNotFound) : undefined;
+    let endpoints = service ? await this.client.get(Endpoints, name, { namespace }).catch(ignoreNotFound) : undefined;
+    if (service && !endpoints) {
+      // Slices only: a selector-less Service whose endpoints were published as EndpointSlices.
+      const slices = await this.client.list(EndpointSlice, { namespace, labelSelector: { matchLabels: { [SERVICE_NAME_LABEL]: name } } });
+      endpoints = endpointsFromSlices(slices.items);
+    }
     // Read last, right before the sync: a change meanwhile is in this sync or queued another.
     const ports = service ? servicePortsOf(service, endpoints, this.servedOn(key), this.localNodes) : [];
     const started = performance.now();

@@ -51,6 +51,7 @@ export {
   DEFAULT_AFFINITY_TIMEOUT_SECONDS,
   endpointKey,
   endpointsFor,
+  endpointsFromSlices,
   externalAddressesOf,
   proxiedClusterIP,
   sameBinding,

@@ -15,8 +15,12 @@
  * `externalTrafficPolicy: Local` does the same for node port, external IP, load-balancer and VIP
  * traffic (which then keeps its client address in the nftables mode). A Service with ready
  * endpoints but none local drops such traffic; one with no ready endpoints at all refuses it.
+ *
+ * A Service without an Endpoints object whose endpoints were published as EndpointSlices only
+ * (a selector-less Service, as kube-proxy reads them) is served from its slices
+ * ({@link endpointsFromSlices}).
  */
-import type { Endpoints, Service, ServicePort } from '../../lib/index.js';
+import type { EndpointAddress, EndpointSlice, Endpoints, EndpointSubset, Service, ServicePort } from '../../lib/index.js';
 
 /** The protocols the proxy forwards. */
 export type ProxyProtocol = 'TCP' | 'UDP';
@@ -120,6 +124,29 @@ export function endpointsFor(port: ServicePort, endpoints: Endpoints | undefined
     }
   }
   return [...found.values()].sort((a, b) => (a.ip === b.ip ? a.port - b.port : a.ip < b.ip ? -1 : 1));
+}
+
+/**
+ * The Endpoints a Service's EndpointSlices amount to: per slice of `addressType: IPv4`, one
+ * subset with the slice's ports (those with a number), its ready endpoints as `addresses` (the
+ * first address of each, with its `nodeName`; `conditions.ready` unset counts as ready, as in
+ * kube-proxy) and the others as `notReadyAddresses`. Undefined when there is no such slice.
+ */
+export function endpointsFromSlices(slices: readonly EndpointSlice[]): Endpoints | undefined {
+  const subsets: EndpointSubset[] = [];
+  for (const slice of slices) {
+    if (slice.addressType !== 'IPv4') continue;
+    const ports = (slice.ports ?? []).flatMap((p) => (p.port ? [{ port: p.port, ...(p.name ? { name: p.name } : {}), ...(p.protocol ? { protocol: p.protocol } : {}) }] : []));
+    const ready: EndpointAddress[] = [];
+    const notReady: EndpointAddress[] = [];
+    for (const endpoint of slice.endpoints ?? []) {
+      const ip = endpoint.addresses?.[0];
+      if (!ip) continue;
+      (endpoint.conditions?.ready === false ? notReady : ready).push({ ip, ...(endpoint.nodeName ? { nodeName: endpoint.nodeName } : {}) });
+    }
+    subsets.push({ addresses: ready, notReadyAddresses: notReady, ports });
+  }
+  return subsets.length ? { apiVersion: 'v1', kind: 'Endpoints', metadata: {}, subsets } : undefined;
 }
 
 /**

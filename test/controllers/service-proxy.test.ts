@@ -12,7 +12,7 @@
  */
 import { expect } from 'chai';
 import { connect, createServer } from 'node:net';
-import { Endpoints, Service } from '../../lib/api/kinds.js';
+import { EndpointSlice, Endpoints, Service } from '../../lib/api/kinds.js';
 import type { EndpointSubset, ServiceSpec } from '../../lib/api/types/core.js';
 import { silentLogger } from '../../lib/runtime/logger.js';
 import { Metrics } from '../../lib/runtime/metrics.js';
@@ -22,6 +22,7 @@ import { memoryClient } from '../../lib/testing/index.js';
 import { systemClock, type Clock } from '../../lib/util/clock.js';
 import {
   DEFAULT_AFFINITY_TIMEOUT_SECONDS,
+  endpointsFromSlices,
   sameBinding,
   ProxyNodeNames,
   ServiceProxier,
@@ -142,6 +143,32 @@ describe('service proxy: desired state from Service and Endpoints', () => {
     expect(unknown.endpoints).to.deep.equal(all);
     expect(unknown).to.not.have.any.keys('externalEndpoints', 'local');
     expect(servicePortsOf(service({ internalTrafficPolicy: 'Cluster' }), endpoints(subsets), [], here)[0]).to.not.have.any.keys('externalEndpoints', 'local');
+  });
+
+  it('reads EndpointSlices as Endpoints: IPv4 slices, ready unless ready is false, the first address, numbered ports', () => {
+    const slice = (name: string, extra: Partial<EndpointSlice>): EndpointSlice => ({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name, namespace: 'shop' }, addressType: 'IPv4', ...extra });
+    expect(endpointsFromSlices([])).to.equal(undefined);
+    expect(endpointsFromSlices([slice('v6', { addressType: 'IPv6', endpoints: [{ addresses: ['fd00::1'] }] })])).to.equal(undefined);
+    const endpoints = endpointsFromSlices([
+      slice('a', {
+        ports: [{ name: 'http', port: 8080 }, { name: 'all' }],
+        endpoints: [
+          { addresses: ['127.64.0.2', '127.64.0.99'], nodeName: 'node-1' },
+          { addresses: ['127.64.0.3'], conditions: { ready: true } },
+          { addresses: ['127.64.0.4'], conditions: { ready: false } },
+        ],
+      }),
+      slice('b', { ports: [{ name: 'http', port: 9090, protocol: 'TCP' }], endpoints: [{ addresses: ['127.64.1.2'] }] }),
+    ]);
+    expect(endpoints!.subsets).to.deep.equal([
+      { addresses: [{ ip: '127.64.0.2', nodeName: 'node-1' }, { ip: '127.64.0.3' }], notReadyAddresses: [{ ip: '127.64.0.4' }], ports: [{ name: 'http', port: 8080 }] },
+      { addresses: [{ ip: '127.64.1.2' }], notReadyAddresses: [], ports: [{ name: 'http', port: 9090, protocol: 'TCP' }] },
+    ]);
+    expect(servicePortsOf(service({}), endpoints)[0]!.endpoints).to.deep.equal([
+      { ip: '127.64.0.2', port: 8080 },
+      { ip: '127.64.0.3', port: 8080 },
+      { ip: '127.64.1.2', port: 9090 },
+    ]);
   });
 
   it('proxies nothing for headless, ExternalName and SCTP', () => {
@@ -486,6 +513,32 @@ describe('service proxy: the controller under a manager', function () {
 
     await env.client.delete(Service, 'web', { namespace: NS });
     await waitFor(async () => (await outcome(ip, 8080)) === 'ECONNREFUSED', { timeoutMs: 5000, what: 'the deleted Service to stop listening' });
+  });
+
+  it('serves a selector-less Service from its EndpointSlices when it has no Endpoints, following them; an Endpoints object takes over', async () => {
+    const { env, proxy } = await start();
+    const a = await tcpBackend(randomAddress(), 'a');
+    const b = await tcpBackend(randomAddress(), 'b');
+    const c = await tcpBackend(randomAddress(), 'c');
+    const ip = clusterIP();
+    await env.client.create<Service>({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'ext', namespace: NS }, spec: { clusterIP: ip, ports: [{ name: 'http', port: 8080 }] } });
+    const slice = await env.client.create<EndpointSlice>({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'ext-1', namespace: NS, labels: { 'kubernetes.io/service-name': 'ext' } },
+      addressType: 'IPv4',
+      ports: [{ name: 'http', port: a.endpoint.port }],
+      endpoints: [{ addresses: [a.endpoint.ip] }],
+    });
+    await waitFor(async () => (await outcome(ip, 8080)) === 'a:end', { timeoutMs: 5000, what: 'the Service to answer from its slice' });
+
+    await env.client.update<EndpointSlice>({ ...slice, ports: [{ name: 'http', port: b.endpoint.port }], endpoints: [{ addresses: [b.endpoint.ip] }] });
+    await waitFor(() => proxy.forwarder('default/ext:http')?.state.endpoints[0]?.ip === b.endpoint.ip, { timeoutMs: 2000, what: 'the proxy to follow the slice' });
+    expect(await whoAnswers(ip, 8080)).to.equal('b');
+
+    await env.client.create(endpointsOf('ext', [c.endpoint]));
+    await waitFor(() => proxy.forwarder('default/ext:http')?.state.endpoints[0]?.ip === c.endpoint.ip, { timeoutMs: 2000, what: 'the Endpoints to take over' });
+    expect(await whoAnswers(ip, 8080)).to.equal('c');
   });
 
   it("serves kube-proxy's health check of a LoadBalancer Service with externalTrafficPolicy Local on its healthCheckNodePort: 200 with local endpoints, 503 without", async () => {

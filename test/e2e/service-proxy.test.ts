@@ -177,6 +177,37 @@ describe('the service proxy under keelson up --nodes 3', function () {
     expect(slices).to.match(/^hello-[a-z0-9]{5}\s+IPv4\s+8080\s+\S+/);
   });
 
+  it('serves a selector-less Service whose endpoints a user publishes as an EndpointSlice (kubectl apply)', async () => {
+    const [pod] = await readyHello(cluster, 3);
+    const manifest = [
+      'apiVersion: v1',
+      'kind: Service',
+      'metadata: {name: by-hand}',
+      'spec:',
+      '  ports: [{name: http, port: 80}]',
+      '---',
+      'apiVersion: discovery.k8s.io/v1',
+      'kind: EndpointSlice',
+      'metadata:',
+      '  name: by-hand-1',
+      '  labels: {kubernetes.io/service-name: by-hand}',
+      'addressType: IPv4',
+      'ports: [{name: http, port: 8080}]',
+      'endpoints:',
+      `  - addresses: ["${pod!.status!.podIP!}"]`,
+      '',
+    ].join('\n');
+    await cluster.ok(['apply', '-f', '-'], manifest);
+    try {
+      const service = await cluster.client.get(Service, 'by-hand', { namespace: NS });
+      const byHand = `http://${service.spec!.clusterIP!}:80/`;
+      const body = await waitFor(async () => get(byHand).catch(() => undefined), { timeoutMs: 10_000, intervalMs: 100, what: 'the selector-less Service to answer' });
+      expect(podOf(body)).to.equal(pod!.metadata!.name);
+    } finally {
+      await cluster.ok(['delete', '-f', '-'], manifest);
+    }
+  });
+
   it('fails no request while the RC scales 3 → 5 → 2 (new pods join, removed ones drain)', async () => {
     const before = new Set((await readyHello(cluster, 3)).map((p) => p.metadata!.name!));
     client = new SteadyClient(url);
