@@ -53,28 +53,26 @@ function validateAddress(address: string, addressType: string | undefined, field
 
 /** Zone hints are label values, node hints node names; each unique and at most 8. */
 function validateHints(hints: EndpointHints, path: string): FieldError[] {
-  const errs: FieldError[] = [];
   const zonesPath = child(path, 'forZones');
   const zones = hints.forZones ?? [];
   if (zones.length > MAX_ZONE_HINTS) return [tooMany(zonesPath, zones.length, MAX_ZONE_HINTS)];
-  const zoneNames = new Set<string>();
-  zones.forEach((zone, i) => {
-    const p = child(index(zonesPath, i), 'name');
-    const name = zone.name ?? '';
-    if (zoneNames.has(name)) errs.push(duplicate(p, name));
-    else zoneNames.add(name);
-    errs.push(...invalidEach(p, name, isValidLabelValue(name)));
-  });
+  const errs = validateHintNames(zones, zonesPath, isValidLabelValue);
   const nodesPath = child(path, 'forNodes');
   const nodes = hints.forNodes ?? [];
   if (nodes.length > MAX_NODE_HINTS) return [...errs, tooMany(nodesPath, nodes.length, MAX_NODE_HINTS)];
-  const nodeNames = new Set<string>();
-  nodes.forEach((node, i) => {
-    const p = child(index(nodesPath, i), 'name');
-    const name = node.name ?? '';
-    if (nodeNames.has(name)) errs.push(duplicate(p, name));
-    else nodeNames.add(name);
-    errs.push(...invalidEach(p, name, nameIsDNSSubdomain(name, false)));
+  return [...errs, ...validateHintNames(nodes, nodesPath, (name) => nameIsDNSSubdomain(name, false))];
+}
+
+/** The `name` of each hint (`forZones[i]`, `forNodes[i]`): unique in its list and valid by `check`. */
+function validateHintNames(hints: readonly { name?: string }[], path: string, check: (name: string) => string[]): FieldError[] {
+  const errs: FieldError[] = [];
+  const seen = new Set<string>();
+  hints.forEach((hint, i) => {
+    const p = child(index(path, i), 'name');
+    const name = hint.name ?? '';
+    if (seen.has(name)) errs.push(duplicate(p, name));
+    else seen.add(name);
+    errs.push(...invalidEach(p, name, check(name)));
   });
   return errs;
 }
