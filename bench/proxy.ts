@@ -15,8 +15,10 @@
  *   `keelson` (the userspace proxier of controllers/service-proxy, fed the desired state of one
  *   Service with the three backends as endpoints, directly — no API server — in a child process
  *   running this file with {@link CHILD_FLAG}, with metrics on as under `keelson up`, and its
- *   default relay: lasting connections go to the native relay when it was built); `keelson-js`
- *   (the same, copying in JavaScript only: what the native relay saves); and
+ *   default relay: lasting connections go to the native relay when it was built, which has the
+ *   kernel forward them — sockmap — when run as root, as the bench is); `keelson-copy` (the
+ *   same with the relay copying: `--proxy-relay native`, what a proxy without root gets);
+ *   `keelson-js` (the same, copying in JavaScript only: what the native relay saves); and
  *   `keelson-nftables` (the same child with `--proxy-mode nftables`: DNAT rules in a table of
  *   its own, `keelson_bench`, in this host's namespace, deleted afterwards; needs root; wrk's
  *   connections are DNATed in the output hook straight to the backends, no process in the path).
@@ -27,11 +29,15 @@
  *   that round, SYN retransmissions during it — with the ratios of medians: keelson/HAProxy
  *   (goal ≥ 1.0×) and keelson/direct; keelson-nftables/direct (goal ≥ 0.95×) and /HAProxy; and
  *   for the goal's ratio also the median of the ratios within each round (`…_per_round_p50`),
- *   which drifting load on a shared machine disturbs less. For subjects that are a process
- *   (HAProxy, the userspace proxy) also the CPU time it spent per request (`cpu_us_per_req`,
+ *   which drifting load on a shared machine disturbs less: the goals are judged on it. For
+ *   subjects that are a process (HAProxy, the userspace proxy) also the CPU time it spent per
+ *   request (`cpu_us_per_req`,
  *   median over the rounds, from /proc; the userspace proxy's with its native relay's): the
  *   cost itself, which the load of the machine disturbs far less than req/s — with its ratio to
- *   each peer's (`cpu_vs_haproxy`: below 1, cheaper than HAProxy).
+ *   each peer's (`cpu_vs_haproxy`: below 1, cheaper than HAProxy). The kernel's forwarding
+ *   (sockmap) runs in kernel threads and in the senders' system calls, outside the proxy's
+ *   processes, so every subject also gets the whole machine's busy CPU time per request
+ *   (`machine_cpu_us_per_req`: wrk, backends, subject and kernel together, /proc/stat).
  * - Parts: `keepalive` (wrk's persistent connections, its default: forwarding cost per request;
  *   the goals are judged here) and `close` (`Connection: close`: a new connection per request,
  *   so a proxy's accept and dial cost; ratios printed, no goal — a Node.js socket costs several
@@ -157,6 +163,7 @@ export const SUBJECTS: readonly ProxySubject[] = [
     start: startHaproxySubject,
   },
   keelsonSubject('userspace', 'keelson', { peer: 'haproxy', min: 1.0 }, ['direct'], 'auto'),
+  keelsonSubject('userspace', 'keelson-copy', undefined, ['haproxy', 'keelson'], 'native'),
   keelsonSubject('userspace', 'keelson-js', undefined, ['haproxy', 'keelson'], 'javascript'),
   keelsonSubject('nftables', 'keelson-nftables', { peer: 'direct', min: 0.95 }, ['haproxy']),
 ];
@@ -178,7 +185,10 @@ async function deleteBenchTable(): Promise<void> {
  * `relay` mode given (`auto`: the native relay when it was built — the description says which).
  */
 function keelsonSubject(mode: ProxyMode, name: string, goal: ProxySubject['goal'], compareWith: string[], relay: RelayMode = 'auto'): ProxySubject {
-  const copiedBy = nativeRelayFor(relay) ? 'the native relay (a connection leaves Node.js after 2 exchanges)' : 'JavaScript only';
+  const chosen = mode === 'userspace' ? nativeRelayFor(relay) : undefined;
+  const copiedBy = !chosen
+    ? 'JavaScript only'
+    : `the native relay${chosen.sockmap ? ', which has the kernel forward them (sockmap)' : ''} (a connection leaves Node.js after 2 exchanges)`;
   return {
     name,
     description: `keelson's service proxy, --proxy-mode ${mode}, in a process of its own, round-robin over the 3 backends${mode === 'userspace' ? `; bytes copied by ${copiedBy}` : ''}`,
@@ -301,13 +311,18 @@ export interface WrkResult {
   synRetrans?: number;
   /** CPU time (user + system) the subject's process spent per request, µs; absent without a process. */
   cpuUsPerRequest?: number;
+  /** The whole machine's busy CPU time per request during the run, µs (wrk, backends, subject, kernel threads). */
+  machineCpuUsPerRequest?: number;
 }
 
-/** CPU time (user + system) of process `pid` so far, ms (`/proc/<pid>/stat`, USER_HZ 100); NaN when unreadable. */
+/** The unit of /proc's CPU times: ticks per second (Linux's USER_HZ). */
+const USER_HZ = 100;
+
+/** CPU time (user + system) of process `pid` so far, ms (`/proc/<pid>/stat`); NaN when unreadable. */
 function processCpuMs(pid: number): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
   } catch {
     return Number.NaN;
   }
@@ -334,6 +349,14 @@ function childrenOf(pid: number): number[] {
  */
 function processTreeCpuMs(pid: number): number {
   return childrenOf(pid).reduce((sum, child) => sum + (processTreeCpuMs(child) || 0), processCpuMs(pid));
+}
+
+/** Busy CPU time of the whole machine so far, ms: every CPU's time in /proc/stat but idle and iowait. */
+function machineBusyMs(): number {
+  // cpu  user nice system idle iowait irq softirq steal …, in USER_HZ ticks
+  const ticks = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const busy = ticks.reduce((sum, t) => sum + t, 0) - ticks[3]! - ticks[4]!;
+  return (busy * 1000) / USER_HZ;
 }
 
 /** A `TcpExt` counter of /proc/net/netstat (NaN when unreadable). */
@@ -403,7 +426,9 @@ async function measurePart(report: Reporter, part: string, { close, goals }: Par
       try {
         await wrk(url, 1, close); // warm-up: connections, JIT, caches
         const cpuBefore = pid ? processTreeCpuMs(pid) : Number.NaN;
+        const machineBefore = machineBusyMs();
         const result = await wrk(url, SECONDS, close);
+        result.machineCpuUsPerRequest = ((machineBusyMs() - machineBefore) * 1000) / result.requests;
         if (pid) result.cpuUsPerRequest = ((processTreeCpuMs(pid) - cpuBefore) * 1000) / result.requests;
         rounds.set(subject.name, [...(rounds.get(subject.name) ?? []), result]);
         const list = byRound.get(subject.name) ?? [];
@@ -444,6 +469,7 @@ async function measurePart(report: Reporter, part: string, { close, goals }: Par
     // and its ratio to every peer that has one (below 1: cheaper than the peer).
     const cpu = cpuPerRequest(subject.name);
     if (cpu !== undefined) fields.push(['cpu_us_per_req', cpu]);
+    fields.push(['machine_cpu_us_per_req', percentile(results.map((r) => r.machineCpuUsPerRequest ?? Number.NaN), 50)]);
     for (const other of subject.compareWith ?? []) {
       const o = median(other);
       if (o) fields.push([`vs_${other}`, m.requestsPerSecond / o.requestsPerSecond]);
@@ -462,8 +488,11 @@ async function measurePart(report: Reporter, part: string, { close, goals }: Par
       const mine = byRound.get(subject.name) ?? [];
       const theirs = byRound.get(subject.goal.peer) ?? [];
       const paired = mine.flatMap((r, i) => (r && theirs[i] ? [r.requestsPerSecond / theirs[i]!.requestsPerSecond] : []));
-      if (paired.length) fields.push([`vs_${subject.goal.peer}_per_round_p50`, percentile(paired, 50)]);
-      if (goals) goal = goalMark(ratio, subject.goal.min);
+      const pairedMedian = paired.length ? percentile(paired, 50) : undefined;
+      if (pairedMedian !== undefined) fields.push([`vs_${subject.goal.peer}_per_round_p50`, pairedMedian]);
+      // The goal is judged on the paired ratio: the subjects of one round ran seconds apart, the
+      // medians of two subjects may come from rounds minutes apart on a machine whose speed drifts.
+      if (goals) goal = goalMark(pairedMedian ?? ratio, subject.goal.min);
     }
     report.result(`proxy.${part}.${subject.name}`, fields, goal);
   }

@@ -13,10 +13,11 @@ import { CliError } from './modules.js';
 import { nodeCommand } from './node.js';
 import { runCommand } from './run.js';
 import { upCommand } from './up.js';
+import { RELAY_MODES } from '../controllers/service-proxy/index.js';
 
 /** `--proxy-relay`, the same on `up` and `node`. */
 const PROXY_RELAY_HELP =
-  'userspace proxy: what copies the bytes of lasting TCP connections — auto: the native relay when it was built (dist/native/keelson-relay, needs a C compiler at build), else JavaScript; native: the native relay, or fail; javascript: Node.js only';
+  'userspace proxy: what moves the bytes of lasting TCP connections — auto: the native relay when it was built (dist/native/keelson-relay, needs a C compiler at build), having the kernel forward them (sockmap) when run as root, else JavaScript; sockmap: the relay with the kernel forwarding, or fail; native: the relay copying (no BPF), or fail; javascript: Node.js only';
 
 function program(): Command {
   const root = new Command('keelson')
@@ -57,7 +58,7 @@ function program(): Command {
     .option('--nodes <k>', 'node agents to run in this process: node-1…node-K on 127.1.0.1…K (pods in <data-dir>/nodes/<name>)', count, 1)
     .option('--kubelet-port <port>', "port of each in-process node agent's endpoints, on its own address (0 picks free ones)", port, 10250)
     .addOption(new Option('--proxy-mode <mode>', "the host's service proxy (one for all in-process node agents): userspace forwards through Node.js; nftables programs DNAT rules in the table ip keelson (Linux, root)").choices(['userspace', 'nftables']).default('userspace'))
-    .addOption(new Option('--proxy-relay <relay>', PROXY_RELAY_HELP).choices(['auto', 'native', 'javascript']).default('auto'))
+    .addOption(new Option('--proxy-relay <relay>', PROXY_RELAY_HELP).choices([...RELAY_MODES]).default('auto'))
     .addOption(new Option('--lease-renew-interval <duration>', "how often each in-process node agent renews its Lease in kube-node-lease").default(2000, '2s').argParser(duration))
     .option('--node-lease-duration-seconds <n>', "the node Leases' leaseDurationSeconds", count, 40)
     .addOption(new Option('--stats-interval <duration>', "how often each in-process node agent samples its pods' CPU and memory (what kubectl top shows; the metrics window)").default(10_000, '10s').argParser(duration))
@@ -89,7 +90,7 @@ function program(): Command {
     .option('--node-lease-duration-seconds <n>', "the Lease's leaseDurationSeconds", count, 40)
     .addOption(new Option('--stats-interval <duration>', "how often the pods' CPU and memory are sampled (what kubectl top shows)").default(10_000, '10s').argParser(duration))
     .addOption(new Option('--proxy-mode <mode>', "the node's service proxy (cluster IPs, and node ports on its address; shares them with other proxies on this host through SO_REUSEPORT): userspace forwards through Node.js; nftables programs DNAT rules in a table of its own, ip keelson-node-<name> (Linux, root)").choices(['userspace', 'nftables']).default('userspace'))
-    .addOption(new Option('--proxy-relay <relay>', PROXY_RELAY_HELP).choices(['auto', 'native', 'javascript']).default('auto'))
+    .addOption(new Option('--proxy-relay <relay>', PROXY_RELAY_HELP).choices([...RELAY_MODES]).default('auto'))
     .option('--vip-heartbeat-address <ip>', "VIP failover: the address on the node network to send and receive heartbeats on (default: the node's address)", ipv4Address)
     .option('--vip-heartbeat-port <port>', 'VIP failover: the UDP port of the heartbeats (0 picks a free one; the Node annotation vip.keelson.dev/heartbeat publishes it)', port, 0)
     .addOption(new Option('--vip-heartbeat-interval <duration>', 'VIP failover: how often heartbeats are sent and held VIP leases renewed').default(100, '100ms').argParser(duration))

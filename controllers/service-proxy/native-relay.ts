@@ -30,13 +30,16 @@ export const NATIVE_RELAY_PATH = fileURLToPath(new URL('../../native/keelson-rel
 
 /**
  * How a userspace proxier copies the bytes of its TCP connections: `auto` (the default) hands
- * lasting connections to the native relay when it was built, else copies in JavaScript;
- * `native` requires the relay (the proxier fails to start without it); `javascript` never uses it.
+ * lasting connections to the native relay when it was built — which has the kernel forward them
+ * (sockmap) where it may load BPF programs (root), else copies them itself — and copies in
+ * JavaScript when the relay was not built; `sockmap` requires the relay and the kernel
+ * forwarding; `native` requires the relay and has it copy (no BPF); `javascript` never uses it.
+ * The proxier fails to start when what its mode requires is missing.
  */
-export type RelayMode = 'auto' | 'native' | 'javascript';
+export type RelayMode = 'auto' | 'sockmap' | 'native' | 'javascript';
 
 /** The relay modes, for flags. */
-export const RELAY_MODES: readonly RelayMode[] = ['auto', 'native', 'javascript'];
+export const RELAY_MODES: readonly RelayMode[] = ['auto', 'sockmap', 'native', 'javascript'];
 
 /** Unexpected exits of the relay process after which a proxier stops handing connections over. */
 export const MAX_RELAY_FAILURES = 3;
@@ -64,14 +67,39 @@ function runs(path: string): boolean {
   return known;
 }
 
-/** The relay program for `mode`: its path, or undefined to copy in JavaScript. Throws for `native` without it. */
-export function nativeRelayFor(mode: RelayMode, path = NATIVE_RELAY_PATH): string | undefined {
+/** Whether the relay at `path` can have the kernel forward (sockmap) here, by path: checked once per process. */
+const forwarding = new Map<string, { ok: boolean; why: string }>();
+
+function sockmapCheck(path: string): { ok: boolean; why: string } {
+  let known = forwarding.get(path);
+  if (!known) {
+    const probe = spawnSync(path, ['--check-sockmap'], { env: {}, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'ignore', 'pipe'] });
+    known = { ok: probe.status === 0, why: (probe.stderr ?? '').trim() || `exit ${probe.status}` };
+    forwarding.set(path, known);
+  }
+  return known;
+}
+
+/** What the relay does for `mode`: the program's path, and whether it has the kernel forward (sockmap). */
+export interface RelayChoice {
+  path: string;
+  sockmap: boolean;
+}
+
+/**
+ * The relay program for `mode` and how it forwards, or undefined to copy in JavaScript. Throws
+ * for `native` and `sockmap` when what they require is missing.
+ */
+export function nativeRelayFor(mode: RelayMode, path = NATIVE_RELAY_PATH): RelayChoice | undefined {
   if (mode === 'javascript') return undefined;
-  if (runs(path)) return path;
-  if (mode === 'native') {
+  if (!runs(path)) {
+    if (mode === 'auto') return undefined;
     throw new Error(`the native relay ${path} is not built or does not run here (it needs a C compiler: Debian's gcc; npm run build builds it)`);
   }
-  return undefined;
+  if (mode === 'native') return { path, sockmap: false };
+  const check = sockmapCheck(path);
+  if (mode === 'sockmap' && !check.ok) throw new Error(`relay mode sockmap: ${check.why} (it needs root: CAP_BPF and CAP_NET_ADMIN)`);
+  return { path, sockmap: check.ok };
 }
 
 /** How a handed-over connection ended: `clean` once both sides ended, else reset. */
@@ -105,6 +133,8 @@ export class NativeRelay {
     /** The relay program. */
     private readonly path: string,
     private readonly logger: Logger,
+    /** Whether it has the kernel forward (sockmap: see native/keelson-relay.c) rather than copy. */
+    readonly sockmap = false,
   ) {}
 
   /** Whether connections are handed over (false once stopped, or after too many failures). */
@@ -157,7 +187,7 @@ export class NativeRelay {
 
   private ensureChild(): ChildProcess {
     if (this.child) return this.child;
-    const child = spawn(this.path, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
+    const child = spawn(this.path, this.sockmap ? ['--sockmap'] : [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
     this.child = child;
     // The proxy's listeners keep the process alive, not the relay.
     child.unref();

@@ -50,7 +50,8 @@ export interface UserspaceProxierOptions {
   udpIdleTimeoutMs?: number;
   /**
    * How TCP connections' bytes are copied (default `auto`: lasting ones by the native relay
-   * when it was built, see native-relay.ts; `native` requires it; `javascript` never uses it).
+   * when it was built, forwarded by the kernel where the relay may load BPF programs; see
+   * {@link RelayMode} and native-relay.ts).
    */
   relay?: RelayMode;
   /** The native relay program (default: the one the build makes, `dist/native/keelson-relay`). */
@@ -76,12 +77,12 @@ export class UserspaceProxier implements Proxier {
 
   constructor(options: UserspaceProxierOptions) {
     this.nodeAddresses = [...new Set(options.nodeAddresses)];
-    const relayPath = nativeRelayFor(options.relay ?? 'auto', options.relayPath);
-    if (!relayPath && (options.relay ?? 'auto') === 'auto') {
+    const relay = nativeRelayFor(options.relay ?? 'auto', options.relayPath);
+    if (!relay && (options.relay ?? 'auto') === 'auto') {
       options.logger.info('native relay not built or not runnable here (it needs a C compiler at build time): every TCP connection is copied in JavaScript');
     }
     this.context = {
-      ...(relayPath ? { relay: new NativeRelay(relayPath, options.logger.child({ component: 'native-relay' })) } : {}),
+      ...(relay ? { relay: new NativeRelay(relay.path, options.logger.child({ component: 'native-relay' }), relay.sockmap) } : {}),
       clock: options.clock,
       logger: options.logger,
       metrics: proxyMetrics(options.metrics),

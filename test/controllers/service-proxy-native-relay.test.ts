@@ -21,10 +21,12 @@ import {
   MAX_RELAY_FAILURES,
   NATIVE_RELAY_PATH,
   nativeRelayFor,
+  type RelayMode,
   UserspaceProxier,
   type ServiceEndpoint,
 } from '../../controllers/service-proxy/index.js';
 import { processAlive } from '../harness/cluster.js';
+import { isRoot } from '../harness/netns.js';
 import { cleanups, closeAfterEach, exchange, openConnection, portState, proxier, randomAddress, tcpBackend } from '../harness/proxy-fixtures.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -54,10 +56,13 @@ async function echoBackend(host: string): Promise<{ endpoint: ServiceEndpoint; s
   return { endpoint: { ip: host, port: (server.address() as { port: number }).port }, server, connections, received: () => received };
 }
 
-/** A proxier with the native relay required, serving `endpoints` on a random cluster IP at 8080. */
+/** The relay mode the suite running now requires (`native`: the relay copies; `sockmap`: the kernel forwards). */
+let relayMode: RelayMode = 'native';
+
+/** A proxier with the native relay required (in {@link relayMode}), serving `endpoints` on a random cluster IP at 8080. */
 async function relayingProxy(endpoints: ServiceEndpoint[], options: Parameters<typeof proxier>[0] = {}) {
   const metrics = new Metrics();
-  const proxy = proxier({ relay: 'native', metrics, ...options });
+  const proxy = proxier({ relay: relayMode, metrics, ...options });
   const vip = randomAddress();
   await proxy.syncService('default/svc', [portState(vip, 8080, endpoints)]);
   return { proxy, metrics, vip };
@@ -93,12 +98,22 @@ function sha(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
 }
 
-describe('service proxy: the native relay', function () {
+/** Times process `pid` gave up the CPU to wait (`voluntary_ctxt_switches`): each wake-up after a sleep counts one. */
+function sleeps(pid: number): number {
+  return Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+}
+
+for (const mode of ['native', 'sockmap'] as const) describe(`service proxy: the native relay (${mode === 'native' ? 'copying' : 'the kernel forwarding: sockmap'})`, function () {
   this.timeout(30_000);
   closeAfterEach();
+  before(() => {
+    if (mode === 'sockmap' && !isRoot()) throw new Error('the sockmap relay tests need root (BPF); run the suite as root');
+    relayMode = mode;
+  });
+  after(() => (relayMode = 'native'));
 
-  it('is built by the test command, and refuses to run outside a Node.js IPC channel', () => {
-    expect(nativeRelayFor('native')).to.equal(NATIVE_RELAY_PATH);
+  if (mode === 'native') it('is built by the test command, and refuses to run outside a Node.js IPC channel', () => {
+    expect(nativeRelayFor('native')).to.deep.equal({ path: NATIVE_RELAY_PATH, sockmap: false });
     const run = spawnSync(NATIVE_RELAY_PATH, [], { encoding: 'utf8', env: {} });
     expect(run.status).to.equal(2);
     expect(run.stderr).to.match(/run by keelson's service proxy only/);
@@ -315,7 +330,23 @@ describe('service proxy: the native relay', function () {
     expect(await relayed(metrics)).to.equal(40);
   });
 
-  it('javascript mode never starts the relay; native mode without the program is an error; auto falls back', async () => {
+  if (mode === 'sockmap') it('has the kernel forward: the relay process is not woken per exchange once it set a connection up', async () => {
+    expect(nativeRelayFor('sockmap')).to.deep.equal({ path: NATIVE_RELAY_PATH, sockmap: true });
+    expect(nativeRelayFor('auto')).to.deep.equal({ path: NATIVE_RELAY_PATH, sockmap: true });
+    const a = await tcpBackend(randomAddress(), 'a');
+    const { proxy, metrics, vip } = await relayingProxy([a.endpoint]);
+    const open = await handedOver(vip, metrics);
+    expect(await open.ask('first')).to.equal('a:first');
+    const before = sleeps(proxy.relayPid!);
+    const exchanges = 300;
+    for (let i = 0; i < exchanges; i++) expect(await open.ask(`k-${i}`)).to.equal(`a:k-${i}`);
+    const woken = sleeps(proxy.relayPid!) - before;
+    console.log(`      (the relay woke ${woken} times in ${exchanges} exchanges)`);
+    // Copying takes two wake-ups per exchange at least; forwarding, only the sweep's ticks.
+    expect(woken).to.be.lessThan(exchanges / 2);
+  });
+
+  if (mode === 'native') it('javascript mode never starts the relay; native mode without the program is an error; auto falls back', async () => {
     const a = await tcpBackend(randomAddress(), 'a');
     const { proxy, metrics, vip } = await relayingProxy([a.endpoint], { relay: 'javascript' });
     const open = await openConnection(vip, 8080);

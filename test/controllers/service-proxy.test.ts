@@ -51,6 +51,7 @@ import {
   udpClient,
   whoAnswers,
 } from '../harness/proxy-fixtures.js';
+import { isRoot } from '../harness/netns.js';
 import { waitFor } from '../harness/wait.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -178,10 +179,13 @@ describe('service proxy: desired state from Service and Endpoints', () => {
   });
 });
 
-for (const relay of ['javascript', 'native'] as RelayMode[]) describe(`service proxy: the userspace proxier (relay: ${relay})`, function () {
+for (const relay of ['javascript', 'native', 'sockmap'] as RelayMode[]) describe(`service proxy: the userspace proxier (relay: ${relay})`, function () {
   this.timeout(20_000);
   closeAfterEach();
-  before(() => (proxierDefaults.relay = relay));
+  before(() => {
+    if (relay === 'sockmap' && !isRoot()) throw new Error('the sockmap relay tests need root (BPF); run the suite as root');
+    proxierDefaults.relay = relay;
+  });
   after(() => delete proxierDefaults.relay);
 
   it('spreads connections round-robin over the endpoints', async () => {
