@@ -633,7 +633,7 @@ static void kick(int fd) {
  * hand-over) must not be left for it. Returns 1 if the relay is gone, -1 if it cannot go to the
  * kernel now (bytes wait here for a target that is full, or an end arrived), else 0.
  */
-static int predrain(struct relay *r) {
+static int predrain(struct relay *r, int wrote[2]) {
   for (int side = 0; side < 2; side++) {
     struct direction *d = &r->dir[side];
     if (d->pending || d->eof) return -1;
@@ -653,6 +653,7 @@ static int predrain(struct relay *r) {
         finish(r, 0);
         return 1;
       }
+      wrote[1 - side] = 1;
       if (d->pending) return -1;
     }
   }
@@ -668,7 +669,8 @@ static int predrain(struct relay *r) {
 static int kernel_start(struct relay *r) {
   if (free_count < 2) return -1;
   r->tries++;
-  int drained = predrain(r);
+  int wrote[2] = {0, 0};
+  int drained = predrain(r, wrote);
   if (drained) return drained;
   for (int side = 0; side < 2; side++) {
     struct tcp_info info;
@@ -688,7 +690,13 @@ static int kernel_start(struct relay *r) {
       return -1;
     }
   }
-  for (int side = 1; side >= 0; side--) {
+  /* Bytes arriving on the first socket in the map before the second is would find no peer (the
+   * program then stops that direction: copied from then on). So the first is the side not
+   * expected to speak: the endpoint when nothing was just written to it (the client may send any
+   * time), else the client (it waits for the reply the endpoint is about to send). */
+  int first = wrote[1] ? 0 : 1;
+  for (int i = 0; i < 2; i++) {
+    int side = i == 0 ? first : 1 - first;
     uint32_t fd = (uint32_t)r->fd[side];
     if (map_op(BPF_MAP_UPDATE_ELEM, socks_map, &r->cookie[side], &fd, BPF_ANY) < 0) {
       /* Nothing was redirected (the peer is not in the map yet): stop the program for both. */
