@@ -195,10 +195,11 @@ function defaultService(svc: Service): void {
     spec.allocateLoadBalancerNodePorts ??= true;
     for (const ingress of svc.status?.loadBalancer?.ingress ?? []) if (ingress.ip) ingress.ipMode ??= 'VIP';
   }
+  // kube's service storage keeps clusterIP and clusterIPs[0] in sync before validating — for
+  // every type: an ExternalName Service given a cluster IP is refused for `spec.clusterIPs`.
+  if (spec.clusterIP && !spec.clusterIPs?.length) spec.clusterIPs = [spec.clusterIP];
+  else if (!spec.clusterIP && spec.clusterIPs?.length) spec.clusterIP = spec.clusterIPs[0];
   if (spec.type !== 'ExternalName') {
-    // kube's service strategy keeps clusterIP and clusterIPs[0] in sync before validating.
-    if (spec.clusterIP && !spec.clusterIPs?.length) spec.clusterIPs = [spec.clusterIP];
-    else if (!spec.clusterIP && spec.clusterIPs?.length) spec.clusterIP = spec.clusterIPs[0];
     // Set by kube's IP allocator: headless selector-less Services are dual-stack when possible.
     const headlessWithoutSelector = spec.clusterIP === 'None' && Object.keys(spec.selector ?? {}).length === 0;
     spec.ipFamilyPolicy ??= headlessWithoutSelector ? 'RequireDualStack' : 'SingleStack';

@@ -181,7 +181,24 @@ export interface FieldError {
   supported?: readonly string[];
 }
 
+/**
+ * A value rendered as Go's `%#v` prints it — what kube's field errors show for a typed Go value
+ * such as a `[]string` (`[]string{"10.0.0.1"}`), which JSON would print differently.
+ */
+export class GoValue {
+  constructor(
+    /** The text, as Go prints it. */
+    readonly text: string,
+  ) {}
+}
+
+/** Go's `%#v` of a slice of strings of type `[]<type>`: `[]string{"a", "b"}`. */
+export function goSliceText(type: string, values: readonly string[]): string {
+  return `[]${type}{${values.map((v) => JSON.stringify(v)).join(', ')}}`;
+}
+
 function renderValue(value: unknown): string {
+  if (value instanceof GoValue) return value.text;
   if (typeof value === 'string') return JSON.stringify(value);
   if (value === undefined) return 'null';
   if (typeof value === 'object' && value !== null) return JSON.stringify(value);

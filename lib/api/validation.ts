@@ -10,7 +10,7 @@
  * before apimachinery's `validate/content` rewrite. Lengths are counted in UTF-8 bytes, as Go's
  * `len` does.
  */
-import type { FieldError } from './errors.js';
+import { goSliceText, type FieldError } from './errors.js';
 import type { ManagedFieldsEntry, ObjectMeta, OwnerReference } from './meta.js';
 
 /** Checks a name; `prefix` is true for a `generateName` (a trailing '-' is then allowed). */
@@ -210,8 +210,7 @@ function invalidValue(field: string, value: unknown, detail: string): FieldError
 
 /** Go's `%#v` of a `[]string`, which kube prints for list-valued causes. */
 export function goStringSlice(values: readonly string[] | undefined): string {
-  if (values === undefined) return '[]string(nil)';
-  return `[]string{${values.map((v) => JSON.stringify(v)).join(', ')}}`;
+  return values === undefined ? '[]string(nil)' : goSliceText('string', values);
 }
 
 /** One label key (qualified name); every problem is its own cause on `path`. */

@@ -80,10 +80,26 @@ function dropDeprecatedTopology(obj: KubeObject): void {
 }
 
 /**
+ * Services: kube's normalizeClusterIPs for updates (run before anything reads them). A client
+ * that changed `clusterIP` and left `clusterIPs` as it was meant the first of them: it follows
+ * (so changing the address is refused as a change of `spec.clusterIPs[0]`); clearing
+ * `clusterIP` clears both.
+ */
+function normalizeClusterIPs(obj: KubeObject, old: KubeObject): void {
+  const spec = (obj as { spec?: Json }).spec;
+  const before = (old as { spec?: Json }).spec ?? {};
+  if (!spec || spec.clusterIP === before.clusterIP) return;
+  if (JSON.stringify(spec.clusterIPs ?? null) !== JSON.stringify(before.clusterIPs ?? null)) return;
+  const ips = (spec.clusterIPs as string[] | undefined) ?? [];
+  if (!spec.clusterIP) delete spec.clusterIPs;
+  else spec.clusterIPs = [spec.clusterIP as string, ...ips.slice(1)];
+}
+
+/**
  * Services: kube's dropTypeDependentFields. When an update changes `type` or
  * `externalTrafficPolicy`, fields the new shape no longer uses are dropped — if the client left
  * them as they were (a GET, edit, PUT carries them along): the cluster IPs and IP families when
- * leaving for ExternalName, the node ports when no longer NodePort or LoadBalancer, the health
+ * leaving for ExternalName (and the internal traffic policy), the node ports when no longer NodePort or LoadBalancer, the health
  * check node port when no longer LoadBalancer with policy Local, `allocateLoadBalancerNodePorts`
  * and `loadBalancerClass` outside LoadBalancer, `externalTrafficPolicy` when no longer externally
  * accessible. Without it such an update is refused (those fields are invalid for the new shape).
@@ -105,6 +121,7 @@ function dropTypeDependentFields(obj: KubeObject, old: KubeObject): void {
     }
     if (same(spec.ipFamilies, before.ipFamilies)) delete spec.ipFamilies;
     if (same(spec.ipFamilyPolicy, before.ipFamilyPolicy)) delete spec.ipFamilyPolicy;
+    if (same(spec.internalTrafficPolicy, before.internalTrafficPolicy)) delete spec.internalTrafficPolicy;
   }
   if (needsNodePorts(before) && !needsNodePorts(spec) && same(ports(spec).map((p) => p.nodePort), ports(before).map((p) => p.nodePort))) {
     for (const port of ports(spec)) delete port.nodePort;
@@ -155,6 +172,9 @@ export function builtinStrategies(info: ResourceInfo): KindStrategy {
           break;
         case '/Node':
           break;
+        case '/Service':
+          o.status = { loadBalancer: {} }; // kube starts every Service with an empty status, serialized so
+          break;
         case 'discovery.k8s.io/EndpointSlice':
           dropDeprecatedTopology(obj);
           break;
@@ -171,7 +191,10 @@ export function builtinStrategies(info: ResourceInfo): KindStrategy {
     prepareForUpdate(obj, old) {
       withoutStatus(obj, old);
       if (k === 'discovery.k8s.io/EndpointSlice') dropDeprecatedTopology(obj);
-      if (k === '/Service') dropTypeDependentFields(obj, old);
+      if (k === '/Service') {
+        normalizeClusterIPs(obj, old);
+        dropTypeDependentFields(obj, old);
+      }
       if (k === '/Namespace') {
         // spec.finalizers change only through the /finalize subresource (namespaces.ts).
         (obj as Json).spec = structuredClone((old as Json).spec);

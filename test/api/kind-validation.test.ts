@@ -427,7 +427,7 @@ const rows: Row[] = [
     ),
     field: 'spec.clusterIPs[0]',
     type: 'FieldValueInvalid',
-    message: 'Invalid value: ["10.0.0.2"]: may not change once set',
+    message: 'Invalid value: []string{"10.0.0.2"}: may not change once set',
   },
   {
     rule: 'an ExternalName service needs externalName',

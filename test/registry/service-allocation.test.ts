@@ -211,7 +211,7 @@ for (const backend of kvBackends) {
       // ClusterIP → ExternalName with the cluster IPs and families still in the object.
       const web = await store.client.create(service('web'));
       const toExternal = await store.client.update<Service>({ ...web, spec: { ...web.spec, type: 'ExternalName', externalName: 'example.com' } });
-      expect(toExternal.spec).to.not.have.any.keys('clusterIP', 'clusterIPs', 'ipFamilies', 'ipFamilyPolicy');
+      expect(toExternal.spec).to.not.have.any.keys('clusterIP', 'clusterIPs', 'ipFamilies', 'ipFamilyPolicy', 'internalTrafficPolicy');
       await waitFor(async () => {
         const ports = Object.keys(await owners('nodePorts')).length;
         const ips = Object.keys(await owners('clusterIPs')).length;
@@ -220,6 +220,28 @@ for (const backend of kvBackends) {
       // A changed field is the client's intent: kept, and refused as kube refuses it.
       const refused = await refusal(store.client.update<Service>({ ...toClusterIP, spec: { ...toClusterIP.spec, ports: [{ name: 'http', port: 80, nodePort: 30999 }] } }));
       expect(refused.code).to.equal(422);
+    });
+
+    it('refuses a cluster IP on an ExternalName Service, and a changed clusterIP as a change of clusterIPs[0], as kube', async () => {
+      const external = await refusal(store.client.create(service('ext', { type: 'ExternalName', externalName: 'example.com', clusterIP: '127.96.5.5' })));
+      expect(external.code).to.equal(422);
+      expect(external.details?.causes).to.deep.include({ reason: 'FieldValueForbidden', message: 'Forbidden: may not be set for ExternalName services', field: 'spec.clusterIPs' });
+      // Nothing was reserved: another Service may have the address.
+      const taker = await store.client.create(service('taker', { clusterIP: '127.96.5.5' }));
+      expect(taker.spec!.clusterIP).to.equal('127.96.5.5');
+      // Only the singular field changed (kubectl patch -p '{"spec":{"clusterIP":…}}'): kube's
+      // normalizeClusterIPs makes clusterIPs[0] follow, which may not change.
+      const moved = await refusal(store.client.update<Service>({ ...taker, spec: { ...taker.spec, clusterIP: '127.96.5.6' } }));
+      expect(moved.code).to.equal(422);
+      expect(moved.details?.causes).to.deep.equal([
+        { reason: 'FieldValueInvalid', message: 'Invalid value: []string{"127.96.5.6"}: may not change once set', field: 'spec.clusterIPs[0]' },
+      ]);
+    });
+
+    it('starts every Service with an empty status (status.loadBalancer: {}), as kube', async () => {
+      const svc = await store.client.create(service('web'));
+      expect(svc.status).to.deep.equal({ loadBalancer: {} });
+      expect((await store.client.get(Service, 'web', { namespace: NS })).status).to.deep.equal({ loadBalancer: {} });
     });
 
     it('repairs after a crash: an allocation whose Service never got stored is freed on restart', async () => {

@@ -4,7 +4,7 @@
  * (no quotes), and each constructor builds the {@link FieldError} whose rendered text is kube's
  * (`Required value`, `Invalid value: 70000: must be between 1 and 65535, inclusive`, …).
  */
-import type { FieldError } from '../errors.js';
+import { GoValue, goSliceText, type FieldError } from '../errors.js';
 
 /** `parent.name…` (Go's `Path.Child`); an empty parent yields just the child. */
 export function child(parent: string, ...names: string[]): string {
@@ -19,6 +19,11 @@ export function index(parent: string, i: number): string {
 /** `parent[key]` (Go's `Path.Key`): the key is printed as is, without quotes. */
 export function key(parent: string, k: string): string {
   return `${parent}[${k}]`;
+}
+
+/** A Go slice of strings of type `[]<type>` as kube's errors print it (`[]string{"a", "b"}`, `[]core.IPFamily{"IPv4"}`). */
+export function goSlice(type: string, values: readonly string[]): GoValue {
+  return new GoValue(goSliceText(type, values));
 }
 
 /** `field: Required value[: detail]`. */

@@ -8,7 +8,7 @@ import type { FieldError } from '../errors.js';
 import type { Service } from '../kinds.js';
 import type { ServicePort, ServiceSpec } from '../types/core.js';
 import { PORT_PROTOCOLS } from './container.js';
-import { child, duplicate, forbidden, index, invalid, invalidEach, notSupported, required } from './field.js';
+import { child, duplicate, forbidden, goSlice, index, invalid, invalidEach, notSupported, required } from './field.js';
 import {
   isValidPortNum,
   parseIP,
@@ -56,9 +56,9 @@ function validateClusterIPs(spec: ServiceSpec): FieldError[] {
   const ips = spec.clusterIPs ?? [];
   if (spec.clusterIP) {
     if (ips.length === 0) errs.push(required('spec.clusterIPs'));
-    else if (ips[0] !== spec.clusterIP) errs.push(invalid('spec.clusterIPs', ips, 'first value must match `clusterIP`'));
+    else if (ips[0] !== spec.clusterIP) errs.push(invalid('spec.clusterIPs', goSlice('string', ips), 'first value must match `clusterIP`'));
   } else if (ips.length > 0) {
-    errs.push(invalid('spec.clusterIPs', ips, 'must be empty when `clusterIP` is not specified'));
+    errs.push(invalid('spec.clusterIPs', goSlice('string', ips), 'must be empty when `clusterIP` is not specified'));
   }
   const seen = new Set<string>();
   (spec.ipFamilies ?? []).forEach((family, i) => {
@@ -75,7 +75,7 @@ function validateClusterIPs(spec: ServiceSpec): FieldError[] {
     if (i === 0 && ip === 'None') {
       if (ips.length > 1) {
         invalidIPs = true;
-        errs.push(invalid('spec.clusterIPs', ips, "'None' must be the first and only value"));
+        errs.push(invalid('spec.clusterIPs', goSlice('string', ips), "'None' must be the first and only value"));
       }
       return;
     }
@@ -83,9 +83,9 @@ function validateClusterIPs(spec: ServiceSpec): FieldError[] {
     invalidIPs ||= ipErrs.length > 0;
     errs.push(...ipErrs);
   });
-  if (ips.length > 2) errs.push(invalid('spec.clusterIPs', ips, 'may only hold up to 2 values'));
+  if (ips.length > 2) errs.push(invalid('spec.clusterIPs', goSlice('string', ips), 'may only hold up to 2 values'));
   if (invalidIPs) return errs;
-  if (ips.length > 1 && new Set(ips.map(parseIP)).size < 2) errs.push(invalid('spec.clusterIPs', ips, 'may specify no more than one IP for each IP family'));
+  if (ips.length > 1 && new Set(ips.map(parseIP)).size < 2) errs.push(invalid('spec.clusterIPs', goSlice('string', ips), 'may specify no more than one IP for each IP family'));
   if (!isHeadless(spec)) {
     ips.forEach((ip, i) => {
       const family = spec.ipFamilies?.[i];
@@ -210,16 +210,16 @@ export function validateServiceUpdate(svc: Service, old: Service): FieldError[] 
     const oldIPs = prev.clusterIPs ?? [];
     if (ips.length === oldIPs.length) {
       oldIPs.forEach((ip, i) => {
-        if (ip !== ips[i]) errs.push(invalid(index('spec.clusterIPs', i), ips, 'may not change once set'));
+        if (ip !== ips[i]) errs.push(invalid(index('spec.clusterIPs', i), goSlice('string', ips), 'may not change once set'));
       });
     } else if (oldIPs.length > ips.length) {
-      if (ips.length === 0) errs.push(invalid('spec.clusterIPs[0]', ips, 'primary clusterIP can not be unset'));
-      if (oldIPs.length > 0 && ips.length > 0 && ips[0] !== oldIPs[0]) errs.push(invalid('spec.clusterIPs[0]', ips, 'may not change once set'));
+      if (ips.length === 0) errs.push(invalid('spec.clusterIPs[0]', goSlice('string', ips), 'primary clusterIP can not be unset'));
+      if (oldIPs.length > 0 && ips.length > 0 && ips[0] !== oldIPs[0]) errs.push(invalid('spec.clusterIPs[0]', goSlice('string', ips), 'may not change once set'));
       if (ips.length === 1 && spec.ipFamilyPolicy !== 'SingleStack') {
         errs.push(invalid('spec.ipFamilyPolicy', spec.ipFamilyPolicy ?? null, "must be set to 'SingleStack' when releasing the secondary clusterIP"));
       }
     } else if (oldIPs.length > 0 && ips[0] !== oldIPs[0]) {
-      errs.push(invalid('spec.clusterIPs[0]', ips, 'may not change once set'));
+      errs.push(invalid('spec.clusterIPs[0]', goSlice('string', ips), 'may not change once set'));
     }
   }
   if (!external && isHeadless(prev) === isHeadless(spec) && !isHeadless(spec)) {
@@ -228,17 +228,17 @@ export function validateServiceUpdate(svc: Service, old: Service): FieldError[] 
     const changedPrimary = oldFamilies.length > 0 && families.length > 0 && families[0] !== oldFamilies[0];
     if (families.length === oldFamilies.length) {
       oldFamilies.forEach((family, i) => {
-        if (family !== families[i]) errs.push(invalid('spec.ipFamilies[0]', families, 'may not change once set'));
+        if (family !== families[i]) errs.push(invalid('spec.ipFamilies[0]', goSlice('core.IPFamily', families), 'may not change once set'));
       });
     } else if (oldFamilies.length > families.length) {
       // kube checks clusterIPs here, not ipFamilies; kept for identical results.
-      if ((spec.clusterIPs ?? []).length === 0) errs.push(invalid('spec.ipFamilies[0]', families, 'primary ipFamily can not be unset'));
-      if (changedPrimary) errs.push(invalid('spec.ipFamilies[0]', spec.clusterIPs ?? [], 'may not change once set'));
+      if ((spec.clusterIPs ?? []).length === 0) errs.push(invalid('spec.ipFamilies[0]', goSlice('core.IPFamily', families), 'primary ipFamily can not be unset'));
+      if (changedPrimary) errs.push(invalid('spec.ipFamilies[0]', goSlice('string', spec.clusterIPs ?? []), 'may not change once set'));
       if (families.length === 1 && spec.ipFamilyPolicy !== 'SingleStack') {
         errs.push(invalid('spec.ipFamilyPolicy', spec.ipFamilyPolicy ?? null, "must be set to 'SingleStack' when releasing the secondary ipFamily"));
       }
     } else if (changedPrimary) {
-      errs.push(invalid('spec.ipFamilies[0]', spec.clusterIPs ?? [], 'may not change once set'));
+      errs.push(invalid('spec.ipFamilies[0]', goSlice('string', spec.clusterIPs ?? []), 'may not change once set'));
     }
   }
   if (prev.type === 'LoadBalancer' && spec.type === 'LoadBalancer' && (prev.loadBalancerClass ?? null) !== (spec.loadBalancerClass ?? null)) {
