@@ -5,8 +5,9 @@
  * - A dial that fails (refused, unreachable, timed out) is retried on the next endpoint, with
  *   the client's affinity reset, before the client sees anything: at most one attempt per dial
  *   timeout (kube's 0.25, 0.5, 1 and 2 s). Only when every attempt failed is the client reset.
- * - No endpoints: the client is reset at once (kube rejects with ICMP; a reset is what a TCP
- *   client can see of that).
+ * - No endpoints: the proxier does not listen (userspace-proxier.ts), so a client is refused as
+ *   kube-proxy's reject rule refuses it; where it listens without an endpoint for the client's
+ *   traffic (a `Local` policy, endpoints on other nodes), the client is reset at once.
  * - Half-close: both sockets allow half-open connections and an end (FIN) from either side is
  *   passed on, so a client that ends its side still gets the whole reply. A reset (or error) on
  *   one side resets the other.

@@ -159,8 +159,15 @@ export class UserspaceProxier implements Proxier {
     return this.context.relay?.pid;
   }
 
-  /** Where a Service port listens: its cluster IP, its extra addresses (VIPs) and, with a node port, the node addresses. */
+  /**
+   * Where a Service port listens: its cluster IP, its extra addresses (VIPs) and, with a node
+   * port, the node addresses — nowhere while the Service has no ready endpoint, so that a client
+   * is refused (ECONNREFUSED, or ICMP port unreachable for UDP) as kube-proxy's reject rule
+   * refuses it. (With a `Local` policy and ready endpoints on other nodes only, kube-proxy drops
+   * instead: it listens, and resets what it cannot send anywhere.)
+   */
   private listenAddresses(state: ServicePortState): ListenAddress[] {
+    if (state.endpoints.length === 0 && !state.externalEndpoints?.length && !state.local?.anyReady) return [];
     const addresses: ListenAddress[] = [{ host: state.clusterIP, port: state.port }];
     for (const host of state.extraAddresses ?? []) addresses.push({ host, port: state.port, external: true });
     if (state.nodePort) for (const host of this.nodeAddresses) addresses.push({ host, port: state.nodePort, external: true });
