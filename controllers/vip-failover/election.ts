@@ -230,7 +230,9 @@ export class VipElection {
     const aliveSince = clock.now() - timing.missedHeartbeats * timing.heartbeatIntervalMs;
     const candidates = [{ node: this.me, priority: this.options.priorityOf(this.me) }];
     for (const [node, peer] of this.peers) {
-      if (peer.lastHeardMs >= aliveSince && peer.state === 'standby' && node !== view.holder) candidates.push({ node, priority: peer.priority });
+      // Priorities from the spec this node sees, not the peer's heartbeat: one just changed by an
+      // update reaches every node with the update; a heartbeat would carry the old one a while.
+      if (peer.lastHeardMs >= aliveSince && peer.state === 'standby' && node !== view.holder) candidates.push({ node, priority: this.options.priorityOf(node) });
     }
     candidates.sort((a, b) => Number(b.node === view.preferredHolder) - Number(a.node === view.preferredHolder) || b.priority - a.priority || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
     return candidates.findIndex((c) => c.node === this.me);
@@ -467,7 +469,8 @@ export class VipElection {
     let best: { node: string; priority: number } | undefined;
     for (const [node, peer] of this.peers) {
       if (peer.state !== 'standby' || peer.lastHeardMs < now - window || now - peer.firstHeardMs < window) continue;
-      if (peer.priority > mine && (!best || peer.priority > best.priority || (peer.priority === best.priority && node < best.node))) best = { node, priority: peer.priority };
+      const priority = this.options.priorityOf(node); // from the spec, as in rank()
+      if (priority > mine && (!best || priority > best.priority || (priority === best.priority && node < best.node))) best = { node, priority };
     }
     return best?.node;
   }

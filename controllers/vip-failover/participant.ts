@@ -102,6 +102,8 @@ export class VipParticipant {
   private syncing: Promise<void> = Promise.resolve();
   private syncQueued = false;
   private stopped = false;
+  /** VirtualIPs not served because an older one has their address (warned about once). */
+  private readonly conflicts = new Set<string>();
 
   constructor(private readonly options: VipParticipantOptions) {
     this.clock = options.clock ?? systemClock;
@@ -193,9 +195,17 @@ export class VipParticipant {
     const me = this.nodes.indexer.get(undefined, this.options.nodeName);
     const labels = me?.metadata?.labels ?? {};
     const wanted = new Map<string, { vip: VirtualIP; placement: Placement }>();
+    const owners = addressOwners(this.vips.indexer.list());
     for (const vip of this.vips.indexer.list()) {
       const name = vip.metadata?.name;
       if (!name || vip.metadata?.deletionTimestamp) continue;
+      const owner = owners.get(vip.spec.address);
+      if (owner !== name) {
+        if (!this.conflicts.has(name)) this.logger.warn({ vip: name, address: vip.spec.address, owner }, 'another VirtualIP, older, has this address: this one is not served');
+        this.conflicts.add(name);
+        continue;
+      }
+      this.conflicts.delete(name);
       if (!selectorFromSet(vip.spec.nodeSelector ?? {}).matches(labels)) continue;
       const placement = await this.place(vip);
       if (placement) wanted.set(name, { vip, placement });
@@ -390,4 +400,21 @@ class ReportingAnnouncer implements Announcer {
     this.expiry?.cancel();
     this.expiry = this.clock.setTimeout(() => this.unreport(), holdForMs);
   }
+}
+
+/**
+ * Which VirtualIP each address belongs to: of several with one address, the oldest
+ * (`creationTimestamp`, then name) not being deleted — every node picks the same, so the others
+ * are never held (two holders of one address would fight over it).
+ */
+export function addressOwners(vips: readonly VirtualIP[]): Map<string, string> {
+  const owners = new Map<string, { name: string; created: string }>();
+  for (const vip of vips) {
+    const name = vip.metadata?.name;
+    if (!name || vip.metadata?.deletionTimestamp) continue;
+    const created = vip.metadata?.creationTimestamp ?? '';
+    const current = owners.get(vip.spec.address);
+    if (!current || created < current.created || (created === current.created && name < current.name)) owners.set(vip.spec.address, { name, created });
+  }
+  return new Map([...owners].map(([address, { name }]) => [address, name]));
 }

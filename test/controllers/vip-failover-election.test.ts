@@ -323,6 +323,23 @@ describe('VIP election', () => {
     expect(s.holders()).to.deep.equal(['high']);
   });
 
+  it('a priorities update moves the address once, straight to the new highest (not via a node whose heartbeat still says the old)', async () => {
+    s = await new Scenario().init();
+    s.priorities = { a: 200, b: 150, c: 100 };
+    for (const n of ['a', 'b', 'c']) s.add(n);
+    await s.runUntil(() => s.holders()[0] === 'a', 2000, 'a holds');
+    await s.run(1000); // every node has heard every other's heartbeats, priorities included
+    const before = (await s.lease()).spec?.leaseTransitions ?? 0;
+    const heldBefore = s.referee.history.length;
+    s.priorities = { c: 250 }; // kubectl patch: a and b fall back to the default 100
+    await s.runUntil(() => s.holders()[0] === 'c', 3000, 'c takes over');
+    await s.run(1000);
+    expect(s.holders()).to.deep.equal(['c']);
+    const holds = s.referee.history.slice(heldBefore).filter((h) => h.op === 'hold').map((h) => h.node);
+    expect(holds, 'who held after the update').to.deep.equal(['c']);
+    expect((await s.lease()).spec?.leaseTransitions).to.equal(before + 1);
+  });
+
   it('nopreempt (preempt: false): the holder keeps the address when a higher priority comes up', async () => {
     s = await new Scenario().init();
     s.priorities = { low: 50, high: 200 };

@@ -207,6 +207,22 @@ describe('VIP failover: participants on loopback', () => {
     expect(participants.get('node-b')!.elections.has('web')).to.equal(false);
   });
 
+  it('of two VirtualIPs with one address only the older is served, never both; the other once it is deleted', async () => {
+    for (const n of ['node-a', 'node-b']) await createNode(n);
+    for (const n of ['node-a', 'node-b']) await startParticipant(n);
+    await createVip('alpha', '127.77.1.9');
+    await waitFor(async () => (await client.get(VirtualIP, 'alpha')).status?.holder, { timeoutMs: 5000, what: 'alpha held' });
+    await createVip('beta', '127.77.1.9');
+    // Syncs run in order: once a VirtualIP created after beta is held, beta's turn has passed.
+    await createVip('gamma', '127.77.1.10');
+    await waitFor(async () => (await client.get(VirtualIP, 'gamma')).status?.holder, { timeoutMs: 5000, what: 'gamma held' });
+    for (const p of participants.values()) expect(p.elections.has('beta'), 'no election for beta').to.equal(false);
+    expect((await client.get(VirtualIP, 'beta')).status?.holder).to.equal(undefined);
+    await client.delete(VirtualIP, 'alpha');
+    await waitFor(async () => (await client.get(VirtualIP, 'beta')).status?.holder, { timeoutMs: 5000, what: 'beta held once alpha is gone' });
+    expect(await whoAnswers('127.77.1.9', port)).to.be.oneOf(['node-a', 'node-b']);
+  });
+
   it('priorities decide who holds, and a higher-priority node preempts', async () => {
     for (const n of ['node-a', 'node-b']) await createNode(n);
     await startParticipant('node-a');
