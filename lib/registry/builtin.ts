@@ -218,9 +218,10 @@ export function builtinStrategies(info: ResourceInfo): KindStrategy {
       else (obj as Json).status = status;
     },
     validate(obj) {
+      // kube validates the object's metadata first, then the rest: its causes come in that order.
       return [
-        ...validateCreate(obj),
         ...validateObjectMeta(obj.metadata, { namespaced: info.namespaced, nameValidator: nameValidatorFor(obj) }),
+        ...validateCreate(obj),
       ];
     },
     validateUpdate(obj, old) {

@@ -238,6 +238,13 @@ for (const backend of kvBackends) {
       ]);
     });
 
+    it('lists the causes of a 422 metadata first, then spec, as kube validates', async () => {
+      const bad = { ...service('x'.repeat(64), { selector: { app: 'y'.repeat(64) } }) };
+      const refused = await refusal(store.client.create(bad));
+      expect(refused.code).to.equal(422);
+      expect(refused.details?.causes?.map((c) => c.field)).to.deep.equal(['metadata.name', 'spec.selector']);
+    });
+
     it('starts every Service with an empty status (status.loadBalancer: {}), as kube', async () => {
       const svc = await store.client.create(service('web'));
       expect(svc.status).to.deep.equal({ loadBalancer: {} });
