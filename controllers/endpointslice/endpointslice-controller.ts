@@ -5,7 +5,8 @@
  * Endpoints a user manages. `kubectl describe service` reads these.
  *
  * - Reconciled per Service; an Endpoints change maps to its Service, and so does a change to a
- *   slice of the Service (edited or deleted by someone else: put back).
+ *   slice of the Service (edited or deleted by someone else: put back), and a change to a
+ *   terminating pod (listed, as kube lists it, with `terminating: true` until it is gone).
  * - Slices are labelled `kubernetes.io/service-name` and `endpointslice.kubernetes.io/managed-by`
  *   (`endpointslice-controller.k8s.io` for a selector Service, `endpointslicemirroring-
  *   controller.k8s.io` otherwise), carry the Service's labels (and `service.kubernetes.io/headless`
@@ -25,6 +26,7 @@ import {
   ignoreNotFound,
   isNotFound,
   Logger,
+  Pod,
   Service,
   setControllerReference,
   Watches,
@@ -92,6 +94,17 @@ export class EndpointSliceController implements Reconciler<Service> {
     return [{ namespace: endpoints.metadata?.namespace ?? '', name: endpoints.metadata?.name ?? '' }];
   }
 
+  /** A terminating pod (deleted, not yet gone) concerns the Services that select it: their slices list it. */
+  @Watches(Pod)
+  async terminatingPodToServices(pod: Pod): Promise<ReconcileRequest[]> {
+    if (!pod.metadata?.deletionTimestamp) return [];
+    const namespace = pod.metadata.namespace ?? '';
+    const labels = pod.metadata.labels ?? {};
+    return (await this.client.list(Service, { namespace })).items
+      .filter((service) => hasSelector(service) && Object.entries(service.spec!.selector!).every(([key, value]) => labels[key] === value))
+      .map((service) => ({ namespace, name: service.metadata!.name! }));
+  }
+
   /** A slice changed or deleted by someone else is put back (ours only: others are left alone). */
   @Watches(EndpointSlice)
   sliceToService(slice: EndpointSlice): ReconcileRequest[] {
@@ -115,7 +128,8 @@ export class EndpointSliceController implements Reconciler<Service> {
       const endpoints = await this.client.get(Endpoints, name, { namespace }).catch(ignoreNotFound);
       const selector = hasSelector(service);
       managedBy = selector ? MANAGED_BY_CONTROLLER : MANAGED_BY_MIRRORING;
-      wanted = desiredSlices(service, endpoints, selector);
+      const pods = selector ? (await this.client.list(Pod, { namespace, labelSelector: { matchLabels: service.spec!.selector! } })).items : [];
+      wanted = desiredSlices(service, endpoints, selector, pods);
       triggerTime = endpoints?.metadata?.annotations?.[LAST_CHANGE_TRIGGER_TIME_ANNOTATION];
     }
 

@@ -152,4 +152,34 @@ describe('endpointslice controller', () => {
       await env.stop();
     }
   });
+  it('lists a terminating pod (deleted, not yet gone) as kube does: ready false, serving its readiness, terminating — until it is gone', async () => {
+    const env = await TestEnv.start({ controllers: [EndpointsController, EndpointSliceController], objects: [service('web', { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] })] });
+    try {
+      const { client } = env;
+      for (const [name, ip] of [['a', '127.64.0.2'], ['b', '127.64.0.3']] as const) {
+        const created = await client.create<Pod>({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, labels: { app: 'web' } }, spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'x' }] } });
+        await client.updateStatus<Pod>({ ...created, status: { phase: 'Running', podIP: ip, podIPs: [{ ip }], conditions: [{ type: 'Ready', status: 'True' }] } });
+      }
+      const conditions = async () =>
+        Object.fromEntries((await slicesOf(client, 'web')).flatMap((s) => (s.endpoints ?? []).map((e) => [e.addresses[0], e.conditions])));
+      await env.eventually(async () => (Object.keys(await conditions()).length === 2 ? true : undefined));
+      // Graceful deletion: the pod stays, with a deletionTimestamp, until its node confirms.
+      await client.delete(Pod, 'a', { namespace: NS, gracePeriodSeconds: 30 });
+      await env.eventually(async () => ((await conditions())['127.64.0.2']?.terminating ? true : undefined));
+      expect(await conditions()).to.deep.equal({
+        '127.64.0.2': { ready: false, serving: true, terminating: true },
+        '127.64.0.3': { ready: true, serving: true, terminating: false },
+      });
+      // The Endpoints list no terminating pod.
+      const listed = (await client.get(Endpoints, 'web', { namespace: NS })).subsets?.flatMap((s) => (s.addresses ?? []).map((a) => a.ip));
+      expect(listed).to.deep.equal(['127.64.0.3']);
+      const [slice] = await slicesOf(client, 'web');
+      expect(slice!.ports).to.deep.equal([{ name: 'http', port: 8080, protocol: 'TCP' }]);
+      // Gone for good: it leaves the slice.
+      await client.delete(Pod, 'a', { namespace: NS, gracePeriodSeconds: 0 });
+      await env.eventually(async () => (Object.keys(await conditions()).join() === '127.64.0.3' ? true : undefined));
+    } finally {
+      await env.stop();
+    }
+  });
 });
