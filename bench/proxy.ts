@@ -31,9 +31,9 @@
  *   for the goal's ratio also the median of the ratios within each round (`…_per_round_p50`),
  *   which drifting load on a shared machine disturbs less: the goals are judged on it. For
  *   subjects that are a process (HAProxy, the userspace proxy) also the CPU time it spent per
- *   request (`cpu_us_per_req`,
- *   median over the rounds, from /proc; the userspace proxy's with its native relay's): the
- *   cost itself, which the load of the machine disturbs far less than req/s — with its ratio to
+ *   request (`cpu_us_per_req`, median over the rounds, from /proc; the userspace proxy's with its
+ *   native relay's): the cost itself, which the load of the machine disturbs far less than
+ *   req/s — with its ratio to
  *   each peer's (`cpu_vs_haproxy`: below 1, cheaper than HAProxy). The kernel's forwarding
  *   (sockmap) runs in kernel threads and in the senders' system calls, outside the proxy's
  *   processes, so every subject also gets the whole machine's busy CPU time per request
