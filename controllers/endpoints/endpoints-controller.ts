@@ -25,6 +25,7 @@ import {
   isNotFound,
   Logger,
   Pod,
+  selectorFromSet,
   Service,
   Watches,
   type Predicate,
@@ -111,8 +112,7 @@ export class EndpointsController implements Reconciler<Service> {
     const names = new Set<string>();
     for (const service of (await this.client.list(Service, { namespace })).items) {
       if (!managesEndpoints(service)) continue;
-      const selector = service.spec!.selector!;
-      if (Object.entries(selector).every(([key, value]) => pod.metadata?.labels?.[key] === value)) names.add(service.metadata!.name!);
+      if (selectorFromSet(service.spec!.selector).matches(pod.metadata?.labels ?? {})) names.add(service.metadata!.name!);
     }
     const uid = pod.metadata?.uid;
     if (uid) {

@@ -27,6 +27,7 @@ import {
   isNotFound,
   Logger,
   Pod,
+  selectorFromSet,
   Service,
   setControllerReference,
   Watches,
@@ -101,7 +102,7 @@ export class EndpointSliceController implements Reconciler<Service> {
     const namespace = pod.metadata.namespace ?? '';
     const labels = pod.metadata.labels ?? {};
     return (await this.client.list(Service, { namespace })).items
-      .filter((service) => hasSelector(service) && Object.entries(service.spec!.selector!).every(([key, value]) => labels[key] === value))
+      .filter((service) => hasSelector(service) && selectorFromSet(service.spec!.selector).matches(labels))
       .map((service) => ({ namespace, name: service.metadata!.name! }));
   }
 
