@@ -44,40 +44,40 @@ export const RELAY_MODES: readonly RelayMode[] = ['auto', 'sockmap', 'native', '
 /** Unexpected exits of the relay process after which a proxier stops handing connections over. */
 export const MAX_RELAY_FAILURES = 3;
 
-/** Whether each relay program checked so far runs here (by path). */
-const runnable = new Map<string, boolean>();
+/** What running a relay program with some arguments answered, by program and arguments: each probe runs once per process. */
+const probes = new Map<string, { status: number | null; stderr: string }>();
 
-/**
- * Whether the program at `path` is a keelson relay that runs on this machine: run once without
- * its channel, it must refuse with its own message (exit code 2) — a program built elsewhere, for
- * another system, fails differently. Checked once per path and process.
- */
-function runs(path: string): boolean {
-  let known = runnable.get(path);
-  if (known === undefined) {
+/** Runs the program at `path` with `args` (no environment, no channel) once per process; its exit status and stderr. */
+function probe(path: string, args: readonly string[]): { status: number | null; stderr: string } {
+  const key = JSON.stringify([path, ...args]);
+  let known = probes.get(key);
+  if (!known) {
     try {
       accessSync(path, constants.X_OK);
-      const probe = spawnSync(path, [], { env: {}, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'ignore', 'pipe'] });
-      known = probe.status === 2 && probe.stderr.includes('keelson-relay');
-    } catch {
-      known = false;
+      const run = spawnSync(path, args, { env: {}, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'ignore', 'pipe'] });
+      known = { status: run.status, stderr: (run.stderr ?? '').trim() };
+    } catch (err) {
+      known = { status: null, stderr: (err as Error).message };
     }
-    runnable.set(path, known);
+    probes.set(key, known);
   }
   return known;
 }
 
-/** Whether the relay at `path` can have the kernel forward (sockmap) here, by path: checked once per process. */
-const forwarding = new Map<string, { ok: boolean; why: string }>();
+/**
+ * Whether the program at `path` is a keelson relay that runs on this machine: run without its
+ * channel, it must refuse with its own message (exit code 2) — a program built elsewhere, for
+ * another system, fails differently.
+ */
+function runs(path: string): boolean {
+  const answer = probe(path, []);
+  return answer.status === 2 && answer.stderr.includes('keelson-relay');
+}
 
+/** Whether the relay at `path` can have the kernel forward (sockmap) here (`--check-sockmap` exits 0), and why not. */
 function sockmapCheck(path: string): { ok: boolean; why: string } {
-  let known = forwarding.get(path);
-  if (!known) {
-    const probe = spawnSync(path, ['--check-sockmap'], { env: {}, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'ignore', 'pipe'] });
-    known = { ok: probe.status === 0, why: (probe.stderr ?? '').trim() || `exit ${probe.status}` };
-    forwarding.set(path, known);
-  }
-  return known;
+  const answer = probe(path, ['--check-sockmap']);
+  return { ok: answer.status === 0, why: answer.stderr || `exit ${answer.status}` };
 }
 
 /** What the relay does for `mode`: the program's path, and whether it has the kernel forward (sockmap). */
