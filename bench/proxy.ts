@@ -318,10 +318,15 @@ export interface WrkResult {
 /** The unit of /proc's CPU times: ticks per second (Linux's USER_HZ). */
 const USER_HZ = 100;
 
+/** The fields of `/proc/<pid>/stat` after the command (`state` first, then `ppid`, …); throws when the process is gone. */
+function statFields(pid: number | string): string[] {
+  return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+}
+
 /** CPU time (user + system) of process `pid` so far, ms (`/proc/<pid>/stat`); NaN when unreadable. */
 function processCpuMs(pid: number): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const fields = statFields(pid);
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
   } catch {
     return Number.NaN;
@@ -334,7 +339,7 @@ function childrenOf(pid: number): number[] {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+      const ppid = Number(statFields(entry)[1]);
       if (ppid === pid) children.push(Number(entry));
     } catch {
       // It exited meanwhile.

@@ -88,10 +88,14 @@ async function listening(host: string, onConnection: (socket: Socket) => void): 
   return { ip: host, port: (server.address() as { port: number }).port };
 }
 
+/** A number of process `pid`'s /proc status (`VmRSS` in KiB, `voluntary_ctxt_switches`, …). */
+function statusNumber(pid: number, field: string): number {
+  return Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+}
+
 /** Resident memory of process `pid`, KiB (`VmRSS`). */
 function residentKiB(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(match?.[1]);
+  return statusNumber(pid, 'VmRSS');
 }
 
 function sha(b: Buffer): string {
@@ -100,7 +104,7 @@ function sha(b: Buffer): string {
 
 /** Times process `pid` gave up the CPU to wait (`voluntary_ctxt_switches`): each wake-up after a sleep counts one. */
 function sleeps(pid: number): number {
-  return Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+  return statusNumber(pid, 'voluntary_ctxt_switches');
 }
 
 for (const mode of ['native', 'sockmap'] as const) describe(`service proxy: the native relay (${mode === 'native' ? 'copying' : 'the kernel forwarding: sockmap'})`, function () {
